@@ -1,0 +1,1 @@
+"""Provider adapters: domain models, the provider contract and one package per provider."""

@@ -1,0 +1,30 @@
+"""A configured connection: one tenant of one provider, with its credentials and tenant selector."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from providers.models import ProviderName
+
+
+class Connection(BaseModel):
+    """Everything an adapter needs to address one tenant. Credentials are already resolved."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    provider: ProviderName
+    base_url: str
+    api_key: str
+    # Tenant selectors: StackOne `account_id`, Kombo `integration_id`,
+    # Unified.to `connection_id` + `workspace_id`.
+    account_id: str | None = None
+    integration_id: str | None = None
+    connection_id: str | None = None
+    workspace_id: str | None = None
+    webhook_secret: str | None = None
+    # StackOne only: ask for keep-alive newline heartbeats (`Prefer: heartbeat`).
+    prefer_heartbeat: bool = False
+    # Served by the in-process sandbox instead of the network.
+    sandbox: bool = False
+    timeout_seconds: float = 30.0

@@ -1,0 +1,119 @@
+"""The domain error tree. Every error a client sees carries one stable `ErrorCode`.
+
+DomainError
+├── InvalidInputError            BAD_USER_INPUT
+├── ProviderRejectedInputError   BAD_USER_INPUT (+ provider, http.status)
+├── OrderNotFoundError           NOT_FOUND
+├── ResultConflictError          CONFLICT
+├── ProviderAuthError            PROVIDER_AUTH_FAILED
+├── ProviderRateLimitedError     PROVIDER_RATE_LIMITED (+ retryAfter)
+├── ProviderUnavailableError     PROVIDER_UNAVAILABLE
+├── ProviderBadResponseError     PROVIDER_BAD_RESPONSE
+└── UnsupportedByProviderError   UNSUPPORTED_BY_PROVIDER
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+from providers.models import ProviderName
+
+
+class ErrorCode(StrEnum):
+    """Every value `extensions.code` can take."""
+
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    BAD_REQUEST = "BAD_REQUEST"
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    UNSUPPORTED_BY_PROVIDER = "UNSUPPORTED_BY_PROVIDER"
+    PROVIDER_AUTH_FAILED = "PROVIDER_AUTH_FAILED"
+    PROVIDER_RATE_LIMITED = "PROVIDER_RATE_LIMITED"
+    PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
+    PROVIDER_BAD_RESPONSE = "PROVIDER_BAD_RESPONSE"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+class DomainError(Exception):
+    """An expected failure with a stable code; its message is safe to show to clients."""
+
+    code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_SERVER_ERROR
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: ProviderName | None = None,
+        status: int | None = None,
+        field: str | None = None,
+        provider_code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.status = status
+        self.field = field
+        self.provider_code = provider_code
+
+    @property
+    def extensions(self) -> dict[str, object]:
+        ext: dict[str, object] = {"code": self.code.value}
+        if self.provider is not None:
+            ext["provider"] = self.provider.value
+        if self.status is not None:
+            ext["http"] = {"status": self.status}
+        if self.field is not None:
+            ext["field"] = self.field
+        if self.provider_code is not None:
+            ext["providerCode"] = self.provider_code
+        return ext
+
+
+class InvalidInputError(DomainError):
+    code = ErrorCode.BAD_USER_INPUT
+
+
+class ProviderRejectedInputError(DomainError):
+    code = ErrorCode.BAD_USER_INPUT
+
+
+class OrderNotFoundError(DomainError):
+    code = ErrorCode.NOT_FOUND
+
+
+class ResultConflictError(DomainError):
+    code = ErrorCode.CONFLICT
+
+
+class ProviderAuthError(DomainError):
+    code = ErrorCode.PROVIDER_AUTH_FAILED
+
+
+class ProviderRateLimitedError(DomainError):
+    code = ErrorCode.PROVIDER_RATE_LIMITED
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+    @property
+    def extensions(self) -> dict[str, object]:
+        ext = super().extensions
+        if self.retry_after is not None:
+            ext["retryAfter"] = self.retry_after
+        return ext
+
+
+class ProviderUnavailableError(DomainError):
+    code = ErrorCode.PROVIDER_UNAVAILABLE
+
+
+class ProviderBadResponseError(DomainError):
+    code = ErrorCode.PROVIDER_BAD_RESPONSE
+
+
+class UnsupportedByProviderError(DomainError):
+    code = ErrorCode.UNSUPPORTED_BY_PROVIDER

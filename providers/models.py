@@ -1,0 +1,231 @@
+"""Domain models shared by every layer: orders, results, deliveries and warnings."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ProviderName(StrEnum):
+    """The unified-API providers the service speaks to."""
+
+    STACKONE = "STACKONE"
+    KOMBO = "KOMBO"
+    UNIFIED_TO = "UNIFIED_TO"
+
+
+class OrderStatus(StrEnum):
+    """One status vocabulary covering every provider's."""
+
+    OPEN = "OPEN"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+    FAILED = "FAILED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+
+class Outcome(StrEnum):
+    """The candidate's verdict, separate from the order status."""
+
+    PASSED = "PASSED"
+    FAILED = "FAILED"
+
+
+class AttributeType(StrEnum):
+    TEXT = "TEXT"
+    NUMBER = "NUMBER"
+    SUB_RESULT = "SUB_RESULT"
+
+
+class DeliveryState(StrEnum):
+    """Where a recorded result stands on its way to the provider."""
+
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------- orders
+
+
+class Candidate(_Model):
+    remote_id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    name: str | None = None
+    emails: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+    profile_url: str | None = None
+    resume_url: str | None = None
+
+
+class Application(_Model):
+    remote_id: str | None = None
+
+
+class Job(_Model):
+    remote_id: str | None = None
+    title: str | None = None
+    code: str | None = None
+    description: str | None = None
+    location: str | None = None
+
+
+class Package(_Model):
+    id: str
+    name: str | None = None
+
+
+class AssessmentOrder(_Model):
+    """An order as the service keeps it: provider-neutral fields plus the provider's raw record."""
+
+    connection_id: str
+    provider: ProviderName
+    provider_order_id: str
+    status: OrderStatus
+    provider_status: str | None = None
+    package: Package | None = None
+    candidate: Candidate = Field(default_factory=Candidate)
+    application: Application | None = None
+    job: Job | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def global_id(self) -> str:
+        return OrderRef(self.connection_id, self.provider_order_id).encode()
+
+
+# --------------------------------------------------------------------------- results
+
+
+class Score(_Model):
+    value: float
+    min: float | None = None
+    max: float | None = None
+    label: str | None = None
+
+
+class Attachment(_Model):
+    url: str
+    name: str | None = None
+    content_type: str | None = None
+
+
+class AttributeScore(_Model):
+    value: float
+    max: float | None = None
+
+
+class ResultAttribute(_Model):
+    type: AttributeType
+    label: str
+    value: str | None = None
+    score: AttributeScore | None = None
+    status: OrderStatus | None = None
+    id: str | None = None
+
+
+class ResultUpdate(_Model):
+    """What a caller asks to write back: the union of what every provider can carry."""
+
+    status: OrderStatus
+    outcome: Outcome | None = None
+    score: Score | None = None
+    summary: str | None = None
+    result_url: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    attachments: tuple[Attachment, ...] = ()
+    attributes: tuple[ResultAttribute, ...] = ()
+    candidate_profile_url: str | None = None
+    passthrough: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+
+
+class TranslationWarning(_Model):
+    """A value the translation changed, moved or could only approximate."""
+
+    code: str
+    field: str
+    message: str
+
+
+class Delivery(_Model):
+    state: DeliveryState
+    attempts: int = 0
+    provider_status_code: int | None = None
+    provider_message: str | None = None
+    provider_warnings: tuple[str, ...] = ()
+    error_code: str | None = None
+    error_message: str | None = None
+    updated_at: datetime | None = None
+
+
+class AssessmentResult(_Model):
+    """The last result submitted for an order, with its delivery state."""
+
+    id: str
+    update: ResultUpdate
+    submitted_at: datetime
+    warnings: tuple[TranslationWarning, ...] = ()
+    delivery: Delivery
+
+
+# --------------------------------------------------------------------------- ids
+
+
+class OrderRef:
+    """The (connection, provider order id) pair behind an opaque global order id."""
+
+    __slots__ = ("connection_id", "provider_order_id")
+    _PREFIX = "AssessmentOrder:"
+
+    def __init__(self, connection_id: str, provider_order_id: str) -> None:
+        self.connection_id = connection_id
+        self.provider_order_id = provider_order_id
+
+    def encode(self) -> str:
+        text = f"{self._PREFIX}{self.connection_id}:{self.provider_order_id}"
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    @classmethod
+    def parse(cls, global_id: str) -> OrderRef:
+        from providers.errors import InvalidInputError
+
+        try:
+            padded = global_id + "=" * (-len(global_id) % 4)
+            text = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
+        except (binascii.Error, UnicodeError, ValueError):
+            raise InvalidInputError("Malformed order id.", field="orderId") from None
+        prefix, connection_id, provider_order_id = "", "", ""
+        if text.startswith(cls._PREFIX):
+            prefix = cls._PREFIX
+            connection_id, _, provider_order_id = text[len(prefix) :].partition(":")
+        if not (prefix and connection_id and provider_order_id):
+            raise InvalidInputError("Malformed order id.", field="orderId")
+        return cls(connection_id, provider_order_id)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OrderRef) and (
+            (self.connection_id, self.provider_order_id)
+            == (other.connection_id, other.provider_order_id)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.connection_id, self.provider_order_id))
+
+    def __repr__(self) -> str:
+        return f"OrderRef({self.connection_id!r}, {self.provider_order_id!r})"

@@ -1,0 +1,68 @@
+"""The provider contract: a structural Protocol over domain models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from providers.connections import Connection
+from providers.models import (
+    AssessmentOrder,
+    AssessmentResult,
+    ProviderName,
+    ResultUpdate,
+    TranslationWarning,
+)
+
+
+class PreparedWrite(BaseModel):
+    """A translated write, ready to send: the exact JSON body and query, plus warnings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    body: dict[str, Any]
+    params: dict[str, str] = {}
+    warnings: tuple[TranslationWarning, ...] = ()
+
+
+class WriteOutcome(BaseModel):
+    """The provider's answer to a write."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status_code: int
+    message: str | None = None
+    provider_warnings: tuple[str, ...] = ()
+    # The order as the provider returned it (Unified.to), already translated; else None.
+    order: AssessmentOrder | None = None
+
+
+class AssessmentProvider(Protocol):
+    """One adapter instance serves one configured connection."""
+
+    name: ProviderName
+    connection: Connection
+
+    def prepare_result(
+        self,
+        order: AssessmentOrder,
+        update: ResultUpdate,
+        previous: AssessmentResult | None,
+        now: datetime,
+    ) -> PreparedWrite:
+        """Translate `update` for this provider. Pure.
+
+        Raises InvalidInputError, UnsupportedByProviderError or ResultConflictError.
+        """
+        ...
+
+    async def send_result(self, order: AssessmentOrder, prepared: PreparedWrite) -> WriteOutcome:
+        """Send a prepared write.
+
+        Raises OrderNotFoundError, ProviderRejectedInputError, ResultConflictError,
+        ProviderAuthError, ProviderRateLimitedError, ProviderUnavailableError,
+        ProviderBadResponseError.
+        """
+        ...
