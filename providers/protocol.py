@@ -11,6 +11,7 @@ from providers.connections import Connection
 from providers.models import (
     AssessmentOrder,
     AssessmentResult,
+    OrderStatus,
     ProviderName,
     ResultUpdate,
     TranslationWarning,
@@ -25,6 +26,10 @@ class PreparedWrite(BaseModel):
     body: dict[str, Any]
     params: dict[str, str] = {}
     warnings: tuple[TranslationWarning, ...] = ()
+    # What the provider will hold once the write lands, when the mapping knows it:
+    # the provider's own status value and its unified equivalent.
+    provider_status: str | None = None
+    status: OrderStatus | None = None
 
 
 class WriteOutcome(BaseModel):

@@ -1,0 +1,1 @@
+"""Application logic: route an order id to its adapter, run writes, merge answers. No GraphQL here."""

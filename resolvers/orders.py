@@ -1,0 +1,66 @@
+"""Reading orders from the service's own record."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from providers.errors import InvalidInputError, OrderNotFoundError
+from providers.models import AssessmentOrder, AssessmentResult, OrderRef
+from resolvers.context import AppContext
+from store import OrderFilter, OrderPage, OrderSort
+
+MAX_PAGE = 100
+
+
+async def load_orders(
+    ctx: AppContext, ids: Sequence[str]
+) -> list[AssessmentOrder | OrderNotFoundError | Exception]:
+    """Batch-load orders by global id, in order; a missing or malformed id yields its error."""
+    refs: list[OrderRef | Exception] = []
+    for global_id in ids:
+        try:
+            refs.append(OrderRef.parse(global_id))
+        except Exception as exc:  # noqa: BLE001 - returned per item, as DataLoader expects
+            refs.append(exc)
+    wanted = [ref for ref in refs if isinstance(ref, OrderRef) and ref.connection_id in ctx.connections]
+    found = await ctx.store.get_orders(wanted) if wanted else {}
+    results: list[AssessmentOrder | OrderNotFoundError | Exception] = []
+    for ref in refs:
+        if isinstance(ref, Exception):
+            results.append(ref)
+        else:
+            results.append(found.get(ref) or OrderNotFoundError("No such assessment order."))
+    return results
+
+
+async def load_results(
+    ctx: AppContext, refs: Sequence[OrderRef]
+) -> list[AssessmentResult | None]:
+    """Batch-load the latest result of each order."""
+    found = await ctx.store.latest_results(list(refs))
+    return [found.get(ref) for ref in refs]
+
+
+async def list_orders(
+    ctx: AppContext,
+    filter: OrderFilter,
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    sort: OrderSort,
+) -> OrderPage:
+    """One page of the order record; only configured connections are visible."""
+    for name, value in (("first", first), ("last", last)):
+        if value is not None and not 0 <= value <= MAX_PAGE:
+            raise InvalidInputError(f"{name} must be between 0 and {MAX_PAGE}.", field=name)
+    if first is None and last is None:
+        first = 20
+    visible = tuple(ctx.connections)
+    if filter.connection_ids:
+        visible = tuple(c for c in filter.connection_ids if c in ctx.connections)
+    scoped = filter.model_copy(update={"connection_ids": visible or ("\x00none",)})
+    return await ctx.store.list_orders(
+        scoped, first=first, after=after, last=last, before=before, sort=sort
+    )

@@ -1,0 +1,56 @@
+"""Error codes on every GraphQL error; unexpected errors are masked and logged with detail."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from providers.errors import DomainError, ErrorCode
+
+log = logging.getLogger("gateway.graphql")
+
+
+def code_for(error: GraphQLError) -> ErrorCode | None:
+    """The code of a non-domain error, or None when it is unexpected (a bug)."""
+    original = error.original_error
+    if isinstance(original, DomainError):
+        return original.code
+    if isinstance(original, GraphQLError) and original.original_error is None:
+        original = None
+    if original is not None:
+        return None
+    if error.message.startswith("Syntax Error"):
+        return ErrorCode.GRAPHQL_PARSE_FAILED
+    if error.message.startswith("Variable '$"):
+        return ErrorCode.BAD_USER_INPUT
+    return ErrorCode.GRAPHQL_VALIDATION_FAILED
+
+
+class CodedErrors(SchemaExtension):
+    """Give each error `extensions.code`; mask anything that is not an expected error."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = [self._coded(error) for error in result.errors]
+
+    def _coded(self, error: GraphQLError) -> GraphQLError:
+        code = code_for(error)
+        original = error.original_error
+        if code is None:
+            log.error("unexpected error at %s", error.path, exc_info=original)
+            return GraphQLError(
+                "Unexpected error.", nodes=error.nodes, path=error.path,
+                extensions={"code": ErrorCode.INTERNAL_SERVER_ERROR.value},
+            )  # fmt: skip
+        if isinstance(original, DomainError):
+            log.info("%s at %s: %s", code.value, error.path, original.message)
+            extensions = {**original.extensions, **(error.extensions or {})}
+        else:
+            extensions = {**(error.extensions or {}), "code": code.value}
+        error.extensions = extensions
+        return error

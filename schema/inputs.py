@@ -1,0 +1,114 @@
+"""Input types, each with `to_domain()`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from pydantic import ValidationError
+
+from providers import models
+from providers.errors import InvalidInputError
+from schema.enums import AssessmentOutcome, AssessmentStatus, AttributeType, Provider
+from schema.scalars import JSON, DateTime
+from store import OrderFilter
+
+
+@strawberry.input(description="A score with its scale. Values must be >= 0 and min <= value <= max.")
+class ScoreInput:
+    value: float
+    min: float | None = None
+    max: float | None = None
+    label: str | None = strawberry.field(default=None, description="e.g. `Percentage`.")
+
+
+@strawberry.input(description="A result file, sent to the provider by URL.")
+class AttachmentInput:
+    url: str
+    name: str | None = None
+    content_type: str | None = strawberry.field(default=None, description="MIME type, e.g. `application/pdf`.")
+
+
+@strawberry.input(description="The score of a SUB_RESULT attribute.")
+class AttributeScoreInput:
+    value: float
+    max: float | None = None
+
+
+@strawberry.input(description="An additional result attribute.")
+class ResultAttributeInput:
+    type: AttributeType
+    label: str
+    value: str | None = strawberry.field(default=None, description="Required for TEXT; numeric for NUMBER.")
+    score: AttributeScoreInput | None = strawberry.field(default=None, description="Required for SUB_RESULT.")
+    status: AssessmentStatus | None = None
+    id: str | None = strawberry.field(default=None, description="Your id for a sub-result.")
+
+
+@strawberry.input(description="A result to write back to the order's provider.")
+class UpdateAssessmentResultInput:
+    order_id: strawberry.ID
+    status: AssessmentStatus
+    outcome: AssessmentOutcome | None = strawberry.field(
+        default=None, description="PASSED or FAILED; only with status COMPLETED."
+    )
+    score: ScoreInput | None = None
+    summary: str | None = None
+    result_url: str | None = strawberry.field(default=None, description="Required by Kombo.")
+    started_at: DateTime | None = None
+    completed_at: DateTime | None = None
+    attachments: list[AttachmentInput] | None = None
+    attributes: list[ResultAttributeInput] | None = None
+    candidate_profile_url: str | None = None
+    passthrough: JSON | None = strawberry.field(
+        default=None,
+        description=(
+            "Provider-specific extras: StackOne `passthrough`, Kombo `remote_fields`, "
+            "Unified.to `{fields, raw, body}`."
+        ),
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Repeating a key with the same input returns the first result."
+    )
+
+    def to_domain(self) -> models.ResultUpdate:
+        if self.passthrough is not None and not isinstance(self.passthrough, dict):
+            raise InvalidInputError("passthrough must be a JSON object.", field="passthrough")
+        data: dict[str, Any] = {
+            "status": self.status, "outcome": self.outcome, "summary": self.summary,
+            "result_url": self.result_url, "started_at": self.started_at,
+            "completed_at": self.completed_at, "candidate_profile_url": self.candidate_profile_url,
+            "passthrough": self.passthrough, "idempotency_key": self.idempotency_key,
+            "score": strawberry.asdict(self.score) if self.score else None,
+            "attachments": [strawberry.asdict(a) for a in self.attachments or ()],
+            "attributes": [strawberry.asdict(a) for a in self.attributes or ()],
+        }  # fmt: skip
+        try:
+            return models.ResultUpdate.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidInputError(f"Invalid result: {exc.errors()[0]['msg']}.") from None
+
+
+@strawberry.input(description="Filters for the order list; lists mean any of.")
+class AssessmentOrderFilter:
+    providers: list[Provider] | None = None
+    connection_ids: list[strawberry.ID] | None = None
+    statuses: list[AssessmentStatus] | None = None
+    package_ids: list[str] | None = None
+    candidate_email: str | None = None
+    search: str | None = strawberry.field(default=None, description="Substring of candidate name or email.")
+    created_after: DateTime | None = None
+    created_before: DateTime | None = None
+    updated_after: DateTime | None = None
+    updated_before: DateTime | None = None
+
+    def to_domain(self) -> OrderFilter:
+        return OrderFilter(
+            providers=tuple(self.providers or ()), connection_ids=tuple(self.connection_ids or ()),
+            statuses=tuple(self.statuses or ()), package_ids=tuple(self.package_ids or ()),
+            candidate_email=self.candidate_email, search=self.search,
+            created_after=self.created_after, created_before=self.created_before,
+            updated_after=self.updated_after, updated_before=self.updated_before,
+        )  # fmt: skip
+
+

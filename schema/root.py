@@ -1,0 +1,126 @@
+"""Query and Mutation roots and the federation schema. Each field is thin glue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from resolvers import orders, results
+from schema.context import GraphQLContext
+from schema.enums import AssessmentOrderSort
+from schema.errors import CodedErrors
+from schema.inputs import AssessmentOrderFilter, UpdateAssessmentResultInput
+from schema.types import AssessmentOrder, AssessmentResult, Delivery, TranslationWarning
+from store import OrderSort
+
+SDL_PATH = Path(__file__).with_name("schema.graphql")
+
+
+@strawberry.type(description="An order in a list, with its cursor.")
+class AssessmentOrderEdge:
+    cursor: str
+    node: AssessmentOrder
+
+
+@strawberry.type(description="Relay page information.")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type(description="A page of assessment orders.")
+class AssessmentOrderConnection:
+    edges: list[AssessmentOrderEdge]
+    page_info: PageInfo
+    total_count: int = strawberry.field(description="Orders matching the filter, over all pages.")
+
+
+@strawberry.type(description="What `updateAssessmentResult` did.")
+class UpdateAssessmentResultPayload:
+    order: AssessmentOrder = strawberry.field(description="The order merged with the provider's answer.")
+    result: AssessmentResult
+    delivery: Delivery = strawberry.field(description="The delivery outcome (same as result.delivery).")
+    warnings: list[TranslationWarning] = strawberry.field(
+        description="Every translation that changed, moved or approximated a value."
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="One order by its global id; null when it does not exist.")
+    async def assessment_order(
+        self, info: Info[GraphQLContext, None], id: strawberry.ID
+    ) -> AssessmentOrder | None:
+        found = (await orders.load_orders(info.context.app, [id]))[0]
+        if isinstance(found, Exception):
+            if getattr(found, "code", None) == "NOT_FOUND":
+                return None
+            raise found
+        return AssessmentOrder.from_domain(found)
+
+    @strawberry.field(description="Orders from every connection, newest first by default.")
+    async def assessment_orders(
+        self,
+        info: Info[GraphQLContext, None],
+        filter: AssessmentOrderFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        order_by: AssessmentOrderSort = OrderSort.CREATED_AT_DESC,
+    ) -> AssessmentOrderConnection:
+        domain_filter = (filter or AssessmentOrderFilter()).to_domain()
+        page = await orders.list_orders(
+            info.context.app, domain_filter, first=first, after=after, last=last, before=before,
+            sort=order_by,
+        )  # fmt: skip
+        edges = [
+            AssessmentOrderEdge(cursor=c, node=AssessmentOrder.from_domain(o))
+            for o, c in zip(page.orders, page.cursors, strict=True)
+        ]
+        info_ = PageInfo(
+            has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        )  # fmt: skip
+        return AssessmentOrderConnection(edges=edges, page_info=info_, total_count=page.total_count)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Write an assessment result back to the order's provider.")
+    async def update_assessment_result(
+        self, info: Info[GraphQLContext, None], input: UpdateAssessmentResultInput
+    ) -> UpdateAssessmentResultPayload:
+        written = await results.update_assessment_result(info.context.app, input.order_id, input.to_domain())
+        result = AssessmentResult.from_domain(written.result)
+        return UpdateAssessmentResultPayload(
+            order=AssessmentOrder.from_domain(written.order), result=result,
+            delivery=result.delivery, warnings=result.warnings,
+        )  # fmt: skip
+
+
+class ServiceSchema(strawberry.federation.Schema):
+    """The federation schema; `CodedErrors` logs, so the default error log is skipped."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        return None
+
+
+def build_schema() -> ServiceSchema:
+    return ServiceSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[CodedErrors],
+        federation_version="2.5",
+    )
+
+
+def print_sdl(schema: ServiceSchema | None = None) -> str:
+    return (schema or build_schema()).as_str() + "\n"

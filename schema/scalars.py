@@ -1,0 +1,38 @@
+"""Custom scalars: DateTime (ISO-8601 with an offset, always answered in UTC) and JSON."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import NewType
+
+import strawberry
+from strawberry.scalars import JSON
+
+from providers.errors import InvalidInputError
+
+
+def parse_datetime(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise InvalidInputError("DateTime must be an ISO-8601 string.")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidInputError(f"Invalid DateTime {value!r}: use ISO-8601.") from None
+    if parsed.tzinfo is None:
+        raise InvalidInputError(f"DateTime {value!r} needs a time zone offset or Z.")
+    return parsed.astimezone(UTC)
+
+
+def serialize_datetime(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+DateTime = strawberry.scalar(
+    NewType("DateTime", datetime),
+    name="DateTime",
+    description="An ISO-8601 date-time with a time zone offset; answered in UTC with milliseconds.",
+    serialize=serialize_datetime,
+    parse_value=parse_datetime,
+)
+
+__all__ = ["JSON", "DateTime", "parse_datetime", "serialize_datetime"]

@@ -1,0 +1,1 @@
+"""The HTTP edge: settings, the GraphQL view, health and the Starlette application."""

@@ -1,0 +1,166 @@
+"""Settings: one TOML file named by GATEWAY_CONFIG; with none, the embedded sandbox default.
+
+A bad file stops the service at start with every problem listed (SettingsError.problems).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict
+
+from providers.connections import Connection
+from providers.models import ProviderName
+
+CONFIG_ENV = "GATEWAY_CONFIG"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/gateway.db"
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_TENANT_KEYS: dict[ProviderName, tuple[str, ...]] = {
+    ProviderName.STACKONE: ("account_id",),
+    ProviderName.KOMBO: ("integration_id",),
+    ProviderName.UNIFIED_TO: ("connection_id", "workspace_id"),
+}
+_SERVICE_KEYS = {"database_url", "sandbox"}
+_CONNECTION_KEYS = set(Connection.model_fields) | {"sandbox"}
+_SECRET_KEYS = ("api_key", "webhook_secret")
+
+
+class SettingsError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.problems = problems
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    # In-process sandbox providers with seeded orders serve the sandbox connections.
+    sandbox: bool = False
+    connections: tuple[Connection, ...] = ()
+
+
+def sandbox_settings(database_url: str = DEFAULT_DATABASE_URL) -> Settings:
+    """The embedded default: three sandbox connections, one per provider."""
+    from sandbox import SANDBOX_CREDENTIALS as creds
+
+    connections = (
+        Connection(id="sandbox-stackone", provider=ProviderName.STACKONE,
+                   base_url="http://sandbox/stackone", sandbox=True, **creds["stackone"]),
+        Connection(id="sandbox-kombo", provider=ProviderName.KOMBO,
+                   base_url="http://sandbox/kombo/v1", sandbox=True, **creds["kombo"]),
+        Connection(id="sandbox-unified-to", provider=ProviderName.UNIFIED_TO,
+                   base_url="http://sandbox/unified_to", sandbox=True, **creds["unified_to"]),
+    )  # fmt: skip
+    return Settings(database_url=database_url, sandbox=True, connections=connections)
+
+
+def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
+    """Settings from the file named by GATEWAY_CONFIG, or the sandbox default."""
+    path = environ.get(CONFIG_ENV)
+    if not path:
+        return sandbox_settings()
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SettingsError([f"{CONFIG_ENV}={path}: file not found"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError([f"{path}: not valid TOML ({exc})"]) from None
+    return parse_settings(data, environ)
+
+
+def parse_settings(data: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Settings:
+    problems: list[str] = []
+    service = dict(data.get("service", {}))
+    for key in sorted(set(data) - {"service", "connections"}):
+        problems.append(f"unknown top-level key {key!r}")
+    for key in sorted(set(service) - _SERVICE_KEYS):
+        problems.append(f"[service]: unknown key {key!r}")
+    database_url = str(service.get("database_url", DEFAULT_DATABASE_URL))
+    if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        problems.append("[service].database_url must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+    raw_connections = data.get("connections", [])
+    if not isinstance(raw_connections, list) or not raw_connections:
+        problems.append("at least one [[connections]] entry is required")
+        raw_connections = []
+    connections: list[Connection] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_connections):
+        connection = _parse_connection(index, raw, environ, problems, seen)
+        if connection is not None:
+            connections.append(connection)
+    if problems:
+        raise SettingsError(problems)
+    sandbox = bool(service.get("sandbox", False)) or any(c.sandbox for c in connections)
+    return Settings(database_url=database_url, sandbox=sandbox, connections=tuple(connections))
+
+
+def _parse_connection(
+    index: int, raw: Any, environ: Mapping[str, str], problems: list[str], seen: set[str]
+) -> Connection | None:
+    where = f"connections[{index}]"
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: must be a table")
+        return None
+    before = len(problems)
+    values = dict(raw)
+    for key in sorted(set(values) - _CONNECTION_KEYS):
+        problems.append(f"{where}: unknown key {key!r}")
+    conn_id = values.get("id")
+    if not isinstance(conn_id, str) or not _ID.match(conn_id):
+        problems.append(f"{where}: id must be 1-64 letters, digits, '_', '.' or '-'")
+    elif conn_id in seen:
+        problems.append(f"{where}: duplicate id {conn_id!r}")
+    else:
+        seen.add(conn_id)
+        where = f"connection {conn_id!r}"
+    try:
+        provider = ProviderName(str(values.get("provider", "")).upper())
+    except ValueError:
+        problems.append(f"{where}: provider must be one of {', '.join(p.value for p in ProviderName)}")
+        provider = None
+    values["provider"] = provider
+    if not values.get("sandbox"):
+        url = urlsplit(str(values.get("base_url", "")))
+        if url.scheme not in ("http", "https") or not url.netloc:
+            problems.append(f"{where}: base_url must be an absolute http(s) URL")
+    else:
+        values.setdefault("base_url", "http://sandbox")
+    for key in _SECRET_KEYS:
+        values[key] = _resolve_secret(values.get(key), f"{where}: {key}", environ, problems)
+    if not values.get("api_key"):
+        problems.append(f"{where}: api_key is required")
+    for key in _TENANT_KEYS.get(provider, ()) if provider else ():
+        if not values.get(key):
+            problems.append(f"{where}: {key} is required for {provider.value}")
+    if len(problems) > before:
+        return None
+    try:
+        return Connection.model_validate(values)
+    except ValueError as exc:
+        problems.append(f"{where}: {exc}")
+        return None
+
+
+def _resolve_secret(
+    value: Any, where: str, environ: Mapping[str, str], problems: list[str]
+) -> str | None:
+    """A literal, or `env:NAME` read from the environment."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        problems.append(f"{where} must be a string")
+        return None
+    if value.startswith("env:"):
+        name = value[4:]
+        if name not in environ:
+            problems.append(f"{where} names environment variable {name} which is not set")
+            return None
+        return environ[name]
+    return value
