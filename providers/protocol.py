@@ -24,7 +24,8 @@ class PreparedWrite(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     body: dict[str, Any]
-    params: dict[str, str] = {}
+    # Query parameters; a list value is sent as a repeated parameter (`fields=a&fields=b`).
+    params: dict[str, str | list[str]] = {}
     warnings: tuple[TranslationWarning, ...] = ()
     # What the provider will hold once the write lands, when the mapping knows it:
     # the provider's own status value and its unified equivalent.

@@ -60,7 +60,9 @@ async def list_orders(
     visible = tuple(ctx.connections)
     if filter.connection_ids:
         visible = tuple(c for c in filter.connection_ids if c in ctx.connections)
-    scoped = filter.model_copy(update={"connection_ids": visible or ("\x00none",)})
+    scoped = filter.model_copy(update={"connection_ids": visible})
+    if not visible:
+        scoped = scoped.model_copy(update={"refs": ()})  # no configured connection asked for: nothing
     return await ctx.store.list_orders(
         scoped, first=first, after=after, last=last, before=before, sort=sort
     )

@@ -1,0 +1,1 @@
+"""Benchmarks that print comparable figures; not run as tests."""

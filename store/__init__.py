@@ -1,0 +1,8 @@
+"""Persistence of orders and results behind one async interface (SQLite by default, PostgreSQL to scale out)."""
+
+from __future__ import annotations
+
+from store.interface import OrderFilter, OrderPage, OrderSort, Store
+from store.sql import SqlStore, create_store
+
+__all__ = ["OrderFilter", "OrderPage", "OrderSort", "SqlStore", "Store", "create_store"]

@@ -1,0 +1,243 @@
+"""The SQL store: SQLAlchemy 2 async Core on SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Row,
+    and_,
+    event,
+    func,
+    insert,
+    literal,
+    not_,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from providers.errors import InvalidInputError, OrderNotFoundError
+from providers.models import AssessmentOrder, AssessmentResult, Delivery, OrderRef
+from store.cursors import decode_cursor, encode_cursor
+from store.interface import OrderFilter, OrderPage, OrderSort
+from store.migrations import upgrade_to_head
+from store.queries import SortKey, filter_conditions, order_row
+from store.tables import orders, results
+
+Position = tuple[datetime, str]
+
+
+def create_store(url: str) -> SqlStore:
+    """A store on `sqlite+aiosqlite:///file.db` or `postgresql+asyncpg://user@host:port/db`."""
+    engine = create_async_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return SqlStore(engine)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class SqlStore:
+    """The `Store` over one SQLAlchemy async engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.query_count = 0
+        event.listen(engine.sync_engine, "before_cursor_execute", self._count_statement)
+
+    def _count_statement(self, *_args: Any) -> None:
+        self.query_count += 1
+
+    async def migrate(self) -> None:
+        async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # several instances may start together
+                await conn.execute(text("SELECT pg_advisory_xact_lock(7305182340)"))
+            await conn.run_sync(upgrade_to_head)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # ----------------------------------------------------------------------- orders
+
+    async def upsert_order(self, order: AssessmentOrder) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(self._upsert(order))
+
+    def _upsert(self, order: AssessmentOrder) -> Executable:
+        """Insert, or replace by id; a missing created_at keeps the stored (insertion) time."""
+        insert_into = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        values = order_row(order, datetime.now(UTC))
+        stmt = insert_into(orders).values(**values)
+        changes: dict[str, Any] = {name: stmt.excluded[name] for name in values if name != "id"}
+        if order.created_at is None:
+            changes["created_at"] = orders.c.created_at
+        if order.updated_at is None:
+            changes["updated_at"] = changes["created_at"]
+        return stmt.on_conflict_do_update(index_elements=[orders.c.id], set_=changes)
+
+    async def get_orders(self, refs: Sequence[OrderRef]) -> dict[OrderRef, AssessmentOrder]:
+        wanted = {ref.encode(): ref for ref in refs}
+        if not wanted:
+            return {}
+        stmt = select(orders.c.id, orders.c.data).where(orders.c.id.in_(list(wanted)))
+        rows = await self._fetch(stmt)
+        return {wanted[row.id]: AssessmentOrder.model_validate_json(row.data) for row in rows}
+
+    async def list_orders(
+        self,
+        filter: OrderFilter,
+        *,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        sort: OrderSort = OrderSort.CREATED_AT_DESC,
+    ) -> OrderPage:
+        _check_size("first", first)
+        _check_size("last", last)
+        key = SortKey.of(sort)
+        start = decode_cursor(after, key.name, field="after") if after is not None else None
+        end = decode_cursor(before, key.name, field="before") if before is not None else None
+        base = filter_conditions(filter)
+        bounds = _window(key, start, end)
+        rows = await self._page_rows(key, base + bounds, first, last)
+        total, inside, preceding, following = await self._counts(key, base, bounds, start, end)
+        return OrderPage(
+            orders=[AssessmentOrder.model_validate_json(row.data) for row in rows],
+            cursors=[encode_cursor(key.name, row.sort_value, row.id) for row in rows],
+            has_next_page=(first is not None and inside > first) or following > 0,
+            has_previous_page=(last is not None and inside > last) or preceding > 0,
+            total_count=total,
+        )
+
+    async def _page_rows(
+        self, key: SortKey, window: list[ColumnElement[bool]], first: int | None, last: int | None
+    ) -> list[Row[Any]]:
+        """First `first` rows of the window, then the last `last` of those (Relay's slicing)."""
+        backwards = first is None and last is not None
+        stmt = (
+            select(orders.c.id, orders.c.data, key.column.label("sort_value"))
+            .where(*window)
+            .order_by(*key.order_by(reverse=backwards))
+            .limit(last if backwards else first)
+        )
+        rows = await self._fetch(stmt)
+        if backwards:
+            return rows[::-1]
+        return rows if last is None else rows[max(len(rows) - last, 0) :]
+
+    async def _counts(
+        self,
+        key: SortKey,
+        base: list[ColumnElement[bool]],
+        bounds: list[ColumnElement[bool]],
+        start: Position | None,
+        end: Position | None,
+    ) -> tuple[int, int, int, int]:
+        """Matching rows: in all, inside the cursor window, at or before `after`, at or after `before`."""
+        stmt = select(
+            func.count(),
+            func.count().filter(and_(true(), *bounds)),
+            func.count().filter(not_(key.beyond(start, after=True))) if start else literal(0),
+            func.count().filter(not_(key.beyond(end, after=False))) if end else literal(0),
+        ).select_from(orders).where(*base)
+        row = (await self._fetch(stmt))[0]
+        return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+    # ----------------------------------------------------------------------- results
+
+    async def record_result(
+        self, ref: OrderRef, result: AssessmentResult, request_body: dict[str, Any]
+    ) -> None:
+        values = {
+            "id": result.id,
+            "order_id": ref.encode(),
+            "created_at": result.submitted_at,
+            "idempotency_key": result.update.idempotency_key,
+            "request_body": json.dumps(request_body),
+            "data": result.model_dump_json(exclude={"delivery"}),
+            **_delivery_row(result.delivery),
+        }
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(results).values(**values))
+        except IntegrityError:
+            if ref not in await self.get_orders([ref]):
+                raise OrderNotFoundError("No such assessment order.") from None
+            raise
+
+    async def finish_delivery(
+        self, ref: OrderRef, result_id: str, delivery: Delivery, order: AssessmentOrder | None
+    ) -> None:
+        if order is not None and order.global_id != ref.encode():
+            raise ValueError("The order given does not match the result's order.")
+        where = and_(results.c.id == result_id, results.c.order_id == ref.encode())
+        async with self.engine.begin() as conn:
+            done = await conn.execute(update(results).where(where).values(**_delivery_row(delivery)))
+            if done.rowcount != 1:
+                raise LookupError(f"No result {result_id!r} for order {ref!r}.")
+            if order is not None:
+                await conn.execute(self._upsert(order))
+
+    async def latest_results(self, refs: Sequence[OrderRef]) -> dict[OrderRef, AssessmentResult]:
+        wanted = {ref.encode(): ref for ref in refs}
+        if not wanted:
+            return {}
+        newest_first = (results.c.created_at.desc(), results.c.seq.desc())
+        rank = func.row_number().over(partition_by=results.c.order_id, order_by=newest_first)
+        ranked = (
+            select(results.c.order_id, results.c.data, results.c.delivery, rank.label("rank"))
+            .where(results.c.order_id.in_(list(wanted)))
+            .subquery()
+        )
+        stmt = select(ranked.c.order_id, ranked.c.data, ranked.c.delivery).where(ranked.c.rank == 1)
+        return {wanted[row.order_id]: _result(row) for row in await self._fetch(stmt)}
+
+    async def get_result(self, result_id: str) -> AssessmentResult | None:
+        stmt = select(results.c.data, results.c.delivery).where(results.c.id == result_id)
+        rows = await self._fetch(stmt)
+        return _result(rows[0]) if rows else None
+
+    async def _fetch(self, stmt: Executable) -> list[Row[Any]]:
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(stmt)).all())
+
+
+def _check_size(name: str, value: int | None) -> None:
+    if value is not None and value < 0:
+        raise InvalidInputError(f"{name} must not be negative.", field=name)
+
+
+def _window(key: SortKey, start: Position | None, end: Position | None) -> list[ColumnElement[bool]]:
+    bounds = [key.beyond(start, after=True)] if start else []
+    return bounds + ([key.beyond(end, after=False)] if end else [])
+
+
+def _delivery_row(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "delivery": delivery.model_dump_json(),
+        "delivery_state": delivery.state.value,
+        "delivery_attempts": delivery.attempts,
+        "delivery_updated_at": delivery.updated_at,
+    }
+
+
+def _result(row: Row[Any]) -> AssessmentResult:
+    document = json.loads(row.data) | {"delivery": json.loads(row.delivery)}
+    return AssessmentResult.model_validate_json(json.dumps(document))

@@ -1,0 +1,90 @@
+"""The SQLAlchemy Core tables the store queries; migrations/ creates them (keep both in step)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp: timestamptz on PostgreSQL, fixed-width UTC text on SQLite.
+
+    Naive values are taken as UTC. SQLite's text form sorts and compares in time order.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        utc = as_utc(value)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+def as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Byte-order ("C") collation for ids on PostgreSQL: same tie-break order as SQLite, cheap comparisons.
+GlobalId = Text().with_variant(Text(collation="C"), "postgresql")
+Sequential = BigInteger().with_variant(Integer(), "sqlite")  # INTEGER PRIMARY KEY = rowid on SQLite
+
+metadata = MetaData()
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", GlobalId, primary_key=True),
+    Column("connection_id", Text, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("provider_order_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("package_id", Text),
+    Column("candidate_emails", Text, nullable=False),
+    Column("candidate_name", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("data", Text, nullable=False),
+    UniqueConstraint("connection_id", "provider_order_id", name="uq_orders_connection_order"),
+    Index("ix_orders_created_at_id", "created_at", "id"),
+    Index("ix_orders_updated_at_id", "updated_at", "id"),
+    Index("ix_orders_status", "status"),
+    Index("ix_orders_provider", "provider"),
+)
+
+results = Table(
+    "results",
+    metadata,
+    Column("seq", Sequential, primary_key=True, autoincrement=True),
+    Column("id", Text, nullable=False),
+    Column("order_id", GlobalId, ForeignKey("orders.id", name="fk_results_order_id"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("idempotency_key", Text),
+    Column("request_body", Text, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("delivery", Text, nullable=False),
+    Column("delivery_state", Text, nullable=False),
+    Column("delivery_attempts", Integer, nullable=False),
+    Column("delivery_updated_at", UtcDateTime),
+    UniqueConstraint("id", name="uq_results_id"),
+    Index("ix_results_order_latest", "order_id", "created_at", "seq"),
+    Index("ix_results_delivery_state", "delivery_state"),
+)

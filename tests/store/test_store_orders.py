@@ -1,0 +1,82 @@
+"""Orders: insert or replace by (connection, provider order id), and batched reads."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from providers.models import (
+    Application,
+    AssessmentOrder,
+    Candidate,
+    Job,
+    OrderRef,
+    OrderStatus,
+    Package,
+    ProviderName,
+)
+from store import OrderFilter, OrderSort, SqlStore
+from tests.store.store_samples import make_order, ref_of
+
+
+async def test_upsert_inserts_then_replaces(store: SqlStore) -> None:
+    # given a stored order
+    order = make_order("o-1", status=OrderStatus.OPEN)
+    await store.upsert_order(order)
+    # when the same (connection, provider order id) arrives again, changed
+    changed = order.model_copy(update={"status": OrderStatus.COMPLETED, "provider_status": "done"})
+    await store.upsert_order(changed)
+    # then it replaced the first, and there is still one order
+    assert await store.get_orders([ref_of(order)]) == {ref_of(order): changed}
+    page = await store.list_orders(OrderFilter(), first=10)
+    assert (page.total_count, page.orders) == (1, [changed])
+
+
+async def test_every_field_round_trips(store: SqlStore) -> None:
+    order = AssessmentOrder(
+        connection_id="conn:with:colons",
+        provider=ProviderName.UNIFIED_TO,
+        provider_order_id="ünïcode/ id",
+        status=OrderStatus.IN_PROGRESS,
+        provider_status="IN_REVIEW",
+        package=Package(id="pkg-9", name="Python"),
+        candidate=Candidate(first_name="Ada", last_name="Lovelace", emails=("ada@example.com",)),
+        application=Application(remote_id="app-1"),
+        job=Job(remote_id="job-1", title="Engineer"),
+        created_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone(timedelta(hours=2))),
+        updated_at=datetime(2026, 1, 3, tzinfo=timezone.utc),
+        raw={"nested": {"list": [1, 2.5, None, "x"]}},
+    )
+    await store.upsert_order(order)
+    assert await store.get_orders([ref_of(order)]) == {ref_of(order): order}
+
+
+async def test_replacing_without_created_at_keeps_the_insertion_time(store: SqlStore) -> None:
+    # given two orders without created_at, stored one after the other
+    first, second = make_order("o-1", created=None), make_order("o-2", created=None)
+    await store.upsert_order(first)
+    await store.upsert_order(second)
+    # when the first is replaced
+    await store.upsert_order(first.model_copy(update={"status": OrderStatus.COMPLETED}))
+    # then it still sorts by when it was first inserted
+    page = await store.list_orders(OrderFilter(), first=10, sort=OrderSort.CREATED_AT_ASC)
+    assert [o.provider_order_id for o in page.orders] == ["o-1", "o-2"]
+
+
+async def test_get_orders_reads_any_number_in_one_query(store: SqlStore) -> None:
+    # given 100 stored orders
+    orders = [make_order(f"o-{n}", connection_id=f"conn-{n % 3}") for n in range(100)]
+    for order in orders:
+        await store.upsert_order(order)
+    refs = [ref_of(order) for order in orders] + [OrderRef("conn-0", "missing")]
+    # when they are read together with one unknown ref
+    before = store.query_count
+    found = await store.get_orders(refs)
+    # then one statement found exactly the stored ones
+    assert store.query_count - before == 1
+    assert found == {ref_of(order): order for order in orders}
+
+
+async def test_get_orders_with_no_refs_runs_no_query(store: SqlStore) -> None:
+    before = store.query_count
+    assert await store.get_orders([]) == {}
+    assert store.query_count == before

@@ -1,0 +1,172 @@
+"""Every error code, end to end: input checks, provider answers, transport faults, masking."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from app import Services
+from providers.errors import ErrorCode
+from providers.models import DeliveryState, OrderRef
+from sandbox import Sandboxes, create_sandbox_app
+from tests.conftest import GraphQLClient
+from tests.test_graphql_results import find_order, swap_adapter, update
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def codes(body: dict[str, Any]) -> list[str]:
+    return [e["extensions"]["code"] for e in body.get("errors", [])]
+
+
+@pytest.mark.parametrize(
+    ("_case", "provider", "input_", "field"),
+    [
+        ("negative score", "STACKONE", {"status": "COMPLETED", "score": {"value": -1}}, "score.value"),
+        ("score above max", "STACKONE", {"status": "COMPLETED", "score": {"value": 11, "max": 10}}, "score.value"),
+        ("min above max", "UNIFIED_TO", {"status": "COMPLETED", "score": {"value": 5, "min": 9, "max": 8}}, "score.min"),
+        ("relative url", "STACKONE", {"status": "COMPLETED", "resultUrl": "/results/1"}, "resultUrl"),
+        ("ftp url", "UNIFIED_TO", {"status": "COMPLETED", "resultUrl": "ftp://x.example/r"}, "resultUrl"),
+        ("attachment url", "STACKONE", {"status": "COMPLETED", "attachments": [{"url": "nope"}]}, "attachments[0].url"),
+        ("outcome without completion", "STACKONE", {"status": "CANCELLED", "outcome": "PASSED"}, "outcome"),
+        ("dates reversed", "STACKONE", {"status": "COMPLETED", "startedAt": "2026-01-02T00:00:00Z",
+                                        "completedAt": "2026-01-01T00:00:00Z"}, "completedAt"),
+        ("too many attachments", "KOMBO", {"status": "COMPLETED", "resultUrl": "https://v.example/r",
+                                           "attachments": [{"url": f"https://v.example/{i}.pdf"} for i in range(6)]},
+         "attachments"),
+        ("number attribute not numeric", "UNIFIED_TO", {"status": "COMPLETED",
+                                                        "attributes": [{"type": "NUMBER", "label": "IQ", "value": "high"}]},
+         "attributes[0].value"),
+    ],
+)  # fmt: skip
+async def test_bad_input_is_refused_before_any_call(
+    gql: GraphQLClient, sandboxes: Sandboxes, _case: str, provider: str, input_: dict[str, Any], field: str
+) -> None:
+    order = await find_order(gql, provider)
+    calls = sum(len(b.received) for b in (sandboxes.stackone, sandboxes.kombo, sandboxes.unified_to))
+    body = await update(gql, orderId=order["id"], **input_)
+    assert body["data"] is None
+    assert len(body["errors"]) == 1
+    assert body["errors"][0]["extensions"]["code"] == ErrorCode.BAD_USER_INPUT
+    assert body["errors"][0]["extensions"]["field"] == field
+    assert sum(len(b.received) for b in (sandboxes.stackone, sandboxes.kombo, sandboxes.unified_to)) == calls
+
+
+async def test_bad_date_is_bad_user_input(gql: GraphQLClient) -> None:
+    order = await find_order(gql, "STACKONE")
+    for value in ("yesterday", "2026-13-01T00:00:00Z", "2026-01-01T00:00:00"):
+        body = await update(gql, orderId=order["id"], status="COMPLETED", completedAt=value)
+        assert codes(body) == [ErrorCode.BAD_USER_INPUT], value
+
+
+async def test_unknown_and_malformed_order_ids(gql: GraphQLClient) -> None:
+    missing = OrderRef("sandbox-kombo", "GRKdd9dibYKKCrmGRSMJf3wu").encode()
+    assert codes(await update(gql, orderId=missing, status="COMPLETED")) == [ErrorCode.NOT_FOUND]
+    foreign = OrderRef("someone-else", "1").encode()
+    assert codes(await update(gql, orderId=foreign, status="COMPLETED")) == [ErrorCode.NOT_FOUND]
+    assert codes(await update(gql, orderId="%%%", status="COMPLETED")) == [ErrorCode.BAD_USER_INPUT]
+
+
+async def test_status_a_provider_cannot_take(gql: GraphQLClient) -> None:
+    order = await find_order(gql, "KOMBO")
+    body = await update(gql, orderId=order["id"], status="IN_PROGRESS", resultUrl="https://v.example/r")
+    assert body["errors"][0]["extensions"] == {"code": "UNSUPPORTED_BY_PROVIDER", "provider": "KOMBO"}
+
+
+async def test_idempotency_key_repeat_and_conflict(gql: GraphQLClient, sandboxes: Sandboxes) -> None:
+    order = await find_order(gql, "STACKONE")
+    first = await update(gql, orderId=order["id"], status="COMPLETED", idempotencyKey="k-1", summary="A")
+    writes = len(sandboxes.stackone.received)
+    again = await update(gql, orderId=order["id"], status="COMPLETED", idempotencyKey="k-1", summary="A")
+    assert again["data"]["updateAssessmentResult"]["result"]["id"] == first["data"]["updateAssessmentResult"]["result"]["id"]
+    assert len(sandboxes.stackone.received) == writes
+    other = await update(gql, orderId=order["id"], status="COMPLETED", idempotencyKey="k-1", summary="B")
+    assert codes(other) == [ErrorCode.CONFLICT]
+
+
+async def test_wrong_credentials_are_provider_auth_failed(
+    gql: GraphQLClient, services: Services, sandboxes: Sandboxes
+) -> None:
+    # given the Kombo connection with a key the sandbox does not know
+    conn = services.context.connections["sandbox-kombo"].model_copy(update={"api_key": "wrong"})
+    swap_adapter(services, conn, httpx.ASGITransport(app=create_sandbox_app(sandboxes)))
+    order = await find_order(gql, "KOMBO")
+    body = await update(gql, orderId=order["id"], status="COMPLETED", resultUrl="https://v.example/r")
+    assert body["errors"][0]["extensions"]["code"] == ErrorCode.PROVIDER_AUTH_FAILED
+    assert body["errors"][0]["extensions"]["http"] == {"status": 401}
+
+
+def answer(status: int, body: bytes | dict[str, Any], headers: dict[str, str] | None = None) -> Handler:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return lambda request: httpx.Response(status, content=content, headers=headers or {})
+
+
+def raising(exc: type[Exception]) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc("simulated") if not issubclass(exc, httpx.TransportError) else exc("simulated", request=request)
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("_case", "handler", "code"),
+    [
+        ("429 with Retry-After", answer(429, {"statusCode": 429, "message": "Too many", "timestamp": "2026-01-01T00:00:00.000Z"},
+                                        {"retry-after": "7"}), ErrorCode.PROVIDER_RATE_LIMITED),
+        ("408 after upstream retries", answer(408, {"statusCode": 408, "message": "t", "timestamp": "2026-01-01T00:00:00.000Z"},
+                                              {"retry-after": "60"}), ErrorCode.PROVIDER_RATE_LIMITED),
+        ("500", answer(500, {"statusCode": 500, "message": "x", "timestamp": "2026-01-01T00:00:00.000Z"}), ErrorCode.PROVIDER_UNAVAILABLE),
+        ("503", answer(503, b"<html>down</html>"), ErrorCode.PROVIDER_UNAVAILABLE),
+        ("422 from provider", answer(422, {"statusCode": 422, "message": "bad", "timestamp": "2026-01-01T00:00:00.000Z"}), ErrorCode.BAD_USER_INPUT),
+        ("403", answer(403, {"statusCode": 403, "message": "no", "timestamp": "2026-01-01T00:00:00.000Z"}), ErrorCode.PROVIDER_AUTH_FAILED),
+        ("timeout", raising(httpx.ReadTimeout), ErrorCode.PROVIDER_UNAVAILABLE),
+        ("connection refused", raising(httpx.ConnectError), ErrorCode.PROVIDER_UNAVAILABLE),
+        ("garbage 200", answer(200, b"\x00not json"), ErrorCode.PROVIDER_BAD_RESPONSE),
+        ("wrong shape 200", answer(200, {"ok": True}), ErrorCode.PROVIDER_BAD_RESPONSE),
+        ("a bug below us", raising(RuntimeError), ErrorCode.INTERNAL_SERVER_ERROR),
+    ],
+)  # fmt: skip
+async def test_provider_failures_are_coded_and_the_result_is_kept(
+    gql: GraphQLClient, services: Services, _case: str, handler: Handler, code: ErrorCode
+) -> None:
+    # given the StackOne connection answering with a fault
+    conn = services.context.connections["sandbox-stackone"]
+    swap_adapter(services, conn, httpx.MockTransport(handler))
+    order = await find_order(gql, "STACKONE")
+    # when a result is written
+    body = await update(gql, orderId=order["id"], status="COMPLETED", summary="kept")
+    # then one coded error, no internals leaked ...
+    assert body["data"] is None
+    assert codes(body) == [code]
+    if code is ErrorCode.INTERNAL_SERVER_ERROR:
+        assert body["errors"][0]["message"] == "Unexpected error."
+    # ... and the submitted result is on record with its failed delivery
+    ref = OrderRef.parse(order["id"])
+    kept = (await services.store.latest_results([ref]))[ref]
+    assert kept.update.summary == "kept"
+    if code is not ErrorCode.INTERNAL_SERVER_ERROR:
+        assert kept.delivery.state is DeliveryState.FAILED
+        assert kept.delivery.error_code == code
+
+
+async def test_rate_limit_carries_retry_after(gql: GraphQLClient, services: Services) -> None:
+    conn = services.context.connections["sandbox-stackone"]
+    swap_adapter(services, conn, httpx.MockTransport(
+        answer(429, {"statusCode": 429, "message": "x", "timestamp": "2026-01-01T00:00:00.000Z"}, {"retry-after": "7"})
+    ))  # fmt: skip
+    order = await find_order(gql, "STACKONE")
+    body = await update(gql, orderId=order["id"], status="COMPLETED")
+    assert body["errors"][0]["extensions"] == {
+        "code": "PROVIDER_RATE_LIMITED", "provider": "STACKONE", "http": {"status": 429}, "retryAfter": 7.0,
+    }
+
+
+async def test_graphql_parse_and_validation_errors_are_coded(gql: GraphQLClient) -> None:
+    assert codes(await gql("{ assessmentOrders(")) == [ErrorCode.GRAPHQL_PARSE_FAILED]
+    assert codes(await gql("{ nope }")) == [ErrorCode.GRAPHQL_VALIDATION_FAILED]
+    body = await gql("query($p: Provider!) { assessmentOrders(filter: {providers: [$p]}) { totalCount } }", {"p": "NOPE"})
+    assert codes(body) == [ErrorCode.BAD_USER_INPUT]

@@ -1,0 +1,125 @@
+"""Configuration file: connections, secrets from the environment, every problem listed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from providers.models import ProviderName
+from server.settings import CONFIG_ENV, SettingsError, load_settings, parse_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD = """
+[service]
+database_url = "postgresql+asyncpg://gateway@db.internal:5432/gateway"
+
+[[connections]]
+id = "acme-stackone"
+provider = "STACKONE"
+base_url = "https://api.stackone.com"
+api_key = "env:STACKONE_KEY"
+account_id = "45355976281015164504"
+webhook_secret = "literal-secret"
+prefer_heartbeat = true
+
+[[connections]]
+id = "acme-kombo"
+provider = "kombo"
+base_url = "https://api.kombo.dev/v1"
+api_key = "kombo-key"
+integration_id = "workday:HWUTwvyx2wLoSUHphiWVrp28"
+
+[[connections]]
+id = "acme-unified"
+provider = "UNIFIED_TO"
+base_url = "https://api.unified.to"
+api_key = "unified-key"
+connection_id = "5de520f96e439b002043d8dc"
+workspace_id = "5de520f96e439b002043d8d0"
+"""
+
+
+def test_good_file_resolves_connections_and_env_secrets(tmp_path: Path) -> None:
+    # given a file naming a secret from the environment
+    path = tmp_path / "gateway.toml"
+    path.write_text(GOOD)
+    # when it is loaded
+    settings = load_settings({CONFIG_ENV: str(path), "STACKONE_KEY": "so-secret"})
+    # then every connection is there, secrets resolved, and the sandbox is off
+    assert settings.database_url.startswith("postgresql+asyncpg://")
+    assert not settings.sandbox
+    stackone, kombo, unified = settings.connections
+    assert (stackone.provider, stackone.api_key, stackone.prefer_heartbeat) == (
+        ProviderName.STACKONE, "so-secret", True,
+    )
+    assert kombo.provider is ProviderName.KOMBO and kombo.integration_id.startswith("workday:")
+    assert (unified.connection_id, unified.workspace_id) == (
+        "5de520f96e439b002043d8dc", "5de520f96e439b002043d8d0",
+    )
+
+
+def test_no_file_means_sandbox_default() -> None:
+    settings = load_settings({})
+    assert settings.sandbox
+    assert {c.provider for c in settings.connections} == set(ProviderName)
+    assert all(c.sandbox for c in settings.connections)
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    # given a file with many mistakes
+    data = tomllib.loads(
+        """
+        colour = "blue"
+        [service]
+        database_url = "mysql://x"
+        [[connections]]
+        id = "a b"
+        provider = "GREENHOUSE"
+        base_url = "ftp://x"
+        api_key = "env:MISSING_VAR"
+        [[connections]]
+        id = "k"
+        provider = "KOMBO"
+        base_url = "https://api.kombo.dev/v1"
+        api_key = "x"
+        [[connections]]
+        id = "k"
+        provider = "UNIFIED_TO"
+        base_url = "https://api.unified.to"
+        api_key = "x"
+        tenant = "?"
+        """
+    )
+    # when it is parsed
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(data, {})
+    problems = "\n".join(caught.value.problems)
+    # then each mistake is named
+    for fragment in (
+        "unknown top-level key 'colour'", "database_url must start with", "id must be",
+        "provider must be one of", "base_url must be an absolute", "MISSING_VAR which is not set",
+        "integration_id is required for KOMBO", "duplicate id 'k'", "unknown key 'tenant'",
+    ):
+        assert fragment in problems
+    assert len(caught.value.problems) >= 9
+
+
+def test_bad_file_stops_the_service_at_start(tmp_path: Path) -> None:
+    # given a configuration file with an unknown provider
+    path = tmp_path / "bad.toml"
+    path.write_text('[[connections]]\nid = "x"\nprovider = "NOPE"\nbase_url = "https://x"\napi_key = "k"\n')
+    env = {**os.environ, CONFIG_ENV: str(path)}
+    # when the service is started
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--port", "0"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    # then it exits at once, listing the problem
+    assert run.returncode == 2
+    assert "provider must be one of" in run.stderr
