@@ -13,13 +13,19 @@ from providers.errors import DomainError, ErrorCode
 log = logging.getLogger("gateway.graphql")
 
 
-def code_for(error: GraphQLError) -> ErrorCode | None:
-    """The code of a non-domain error, or None when it is unexpected (a bug)."""
+def innermost(error: GraphQLError) -> BaseException | None:
+    """The first non-GraphQL error under `error` (coercion wraps ours in GraphQLErrors)."""
     original = error.original_error
+    while isinstance(original, GraphQLError):
+        original = original.original_error
+    return original
+
+
+def code_for(error: GraphQLError) -> ErrorCode | None:
+    """The code of an error, or None when it is unexpected (a bug)."""
+    original = innermost(error)
     if isinstance(original, DomainError):
         return original.code
-    if isinstance(original, GraphQLError) and original.original_error is None:
-        original = None
     if original is not None:
         return None
     if error.message.startswith("Syntax Error"):
@@ -40,7 +46,7 @@ class CodedErrors(SchemaExtension):
 
     def _coded(self, error: GraphQLError) -> GraphQLError:
         code = code_for(error)
-        original = error.original_error
+        original = innermost(error)
         if code is None:
             log.error("unexpected error at %s", error.path, exc_info=original)
             return GraphQLError(

@@ -7,12 +7,14 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from resolvers import orders, results
 from schema.context import GraphQLContext
 from schema.enums import AssessmentOrderSort
 from schema.errors import CodedErrors
+from schema.scalars import SCALAR_MAP
 from schema.inputs import AssessmentOrderFilter, UpdateAssessmentResultInput
 from schema.types import AssessmentOrder, AssessmentResult, Delivery, TranslationWarning
 from store import OrderSort
@@ -118,6 +120,7 @@ def build_schema() -> ServiceSchema:
         query=Query,
         mutation=Mutation,
         extensions=[CodedErrors],
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
         federation_version="2.5",
     )
 

@@ -27,12 +27,15 @@ def serialize_datetime(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-DateTime = strawberry.scalar(
-    NewType("DateTime", datetime),
-    name="DateTime",
-    description="An ISO-8601 date-time with a time zone offset; answered in UTC with milliseconds.",
-    serialize=serialize_datetime,
-    parse_value=parse_datetime,
-)
+DateTime = NewType("DateTime", datetime)
 
-__all__ = ["JSON", "DateTime", "parse_datetime", "serialize_datetime"]
+SCALAR_MAP = {
+    DateTime: strawberry.scalar(
+        name="DateTime",
+        description="An ISO-8601 date-time with a time zone offset; answered in UTC with milliseconds.",
+        serialize=serialize_datetime,
+        parse_value=parse_datetime,
+    )
+}
+
+__all__ = ["JSON", "SCALAR_MAP", "DateTime", "parse_datetime", "serialize_datetime"]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import strawberry
 from strawberry.types import Info
 
 from providers import models
+from schema.context import GraphQLContext
 from schema.enums import (
     AssessmentOutcome,
     AssessmentStatus,
@@ -16,9 +15,6 @@ from schema.enums import (
     Provider,
 )
 from schema.scalars import JSON, DateTime
-
-if TYPE_CHECKING:
-    from schema.context import GraphQLContext
 
 
 @strawberry.type(description="A configured tenant of one provider.")

@@ -74,7 +74,9 @@ async def test_unknown_and_malformed_order_ids(gql: GraphQLClient) -> None:
 async def test_status_a_provider_cannot_take(gql: GraphQLClient) -> None:
     order = await find_order(gql, "KOMBO")
     body = await update(gql, orderId=order["id"], status="IN_PROGRESS", resultUrl="https://v.example/r")
-    assert body["errors"][0]["extensions"] == {"code": "UNSUPPORTED_BY_PROVIDER", "provider": "KOMBO"}
+    assert body["errors"][0]["extensions"] == {
+        "code": "UNSUPPORTED_BY_PROVIDER", "provider": "KOMBO", "field": "status",
+    }
 
 
 async def test_idempotency_key_repeat_and_conflict(gql: GraphQLClient, sandboxes: Sandboxes) -> None:

@@ -44,10 +44,12 @@ def served_default(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "GATEWAY_CONFIG"}
     env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    log = tmp_path / "service.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
+            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -59,7 +61,7 @@ def served_default(tmp_path: Path) -> Iterator[str]:
                 time.sleep(0.2)
         else:
             proc.kill()
-            pytest.fail(f"service did not start: {proc.stdout.read().decode() if proc.stdout else ''}")
+            pytest.fail(f"service did not start: {log.read_text()}")
         yield base
     finally:
         proc.terminate()
