@@ -21,7 +21,6 @@ from starlette.routing import Mount, Route
 
 from providers.connections import Connection
 from providers.kombo.client import KomboProvider
-from providers.kombo.mapping import order_from_kombo
 from providers.models import AssessmentOrder, ProviderName
 from providers.protocol import AssessmentProvider
 from providers.registry import build_provider, http_client

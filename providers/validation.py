@@ -6,7 +6,13 @@ import math
 from urllib.parse import urlsplit
 
 from providers.errors import InvalidInputError
-from providers.models import AttributeType, OrderStatus, ResultAttribute, ResultUpdate, Score
+from providers.models import (
+    AttributeType,
+    OrderStatus,
+    ResultAttribute,
+    ResultUpdate,
+    Score,
+)
 
 MAX_TEXT = 20_000
 

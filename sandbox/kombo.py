@@ -30,8 +30,8 @@ from sandbox import seed_data
 from sandbox._common import (
     Clock,
     InvalidJson,
-    Recorder,
     RecordedRequest,
+    Recorder,
     control_routes,
     is_absolute_uri,
     is_number,

@@ -32,8 +32,8 @@ from sandbox import seed_data
 from sandbox._common import (
     Clock,
     InvalidJson,
-    Recorder,
     RecordedRequest,
+    Recorder,
     control_routes,
     is_rfc3339,
     iso_millis,

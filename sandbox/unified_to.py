@@ -27,8 +27,8 @@ from sandbox import seed_data
 from sandbox._common import (
     Clock,
     InvalidJson,
-    Recorder,
     RecordedRequest,
+    Recorder,
     control_routes,
     is_number,
     is_rfc3339,

@@ -14,8 +14,8 @@ from resolvers import orders, results
 from schema.context import GraphQLContext
 from schema.enums import AssessmentOrderSort
 from schema.errors import CodedErrors
-from schema.scalars import SCALAR_MAP
 from schema.inputs import AssessmentOrderFilter, UpdateAssessmentResultInput
+from schema.scalars import SCALAR_MAP
 from schema.types import AssessmentOrder, AssessmentResult, Delivery, TranslationWarning
 from store import OrderSort
 

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from providers.errors import InvalidInputError
+from providers.formats import iso_millis
 
 
 def parse_datetime(value: object) -> datetime:
@@ -24,7 +25,7 @@ def parse_datetime(value: object) -> datetime:
 
 
 def serialize_datetime(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_millis(value)
 
 
 DateTime = NewType("DateTime", datetime)

@@ -280,7 +280,7 @@ def _match_templates(provider: str, path: str) -> list[tuple[str, dict[str, str]
             continue
         names = _PARAM_RE.findall(template)
         values = [unquote(match.group(f"p{2 * i + 1}")) for i in range(len(names))]
-        hits.append((len(match.group("prefix")), -literal, template, dict(zip(names, values))))
+        hits.append((len(match.group("prefix")), -literal, template, dict(zip(names, values, strict=True))))
     hits.sort(key=lambda hit: (hit[0], hit[1]))
     return [(template, params) for _, _, template, params in hits]
 

@@ -21,9 +21,20 @@ from providers.errors import (
     ProviderUnavailableError,
     UnsupportedByProviderError,
 )
-from providers.kombo.mapping import iso_millis, order_from_kombo, result_to_kombo
-from providers.kombo.payloads import KOMBO_STATUSES, KomboErrorResponse, KomboOrdersPage, KomboWriteResponse
-from providers.models import AssessmentOrder, AssessmentResult, ProviderName, ResultUpdate
+from providers.formats import iso_millis
+from providers.kombo.mapping import order_from_kombo, result_to_kombo
+from providers.kombo.payloads import (
+    KOMBO_STATUSES,
+    KomboErrorResponse,
+    KomboOrdersPage,
+    KomboWriteResponse,
+)
+from providers.models import (
+    AssessmentOrder,
+    AssessmentResult,
+    ProviderName,
+    ResultUpdate,
+)
 from providers.protocol import PreparedWrite, WriteOutcome
 
 MAX_PAGE_SIZE = 250

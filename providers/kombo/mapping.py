@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import copy
-import mimetypes
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from pydantic import ValidationError
 
@@ -18,6 +16,7 @@ from providers.errors import (
     ResultConflictError,
     UnsupportedByProviderError,
 )
+from providers.formats import file_name, guess_mime, iso_millis, number_text, slug
 from providers.kombo.payloads import (
     KOMBO_STATUSES,
     KomboAttachment,
@@ -285,7 +284,7 @@ def _attachment(index: int, attachment: Attachment, draft: _Draft) -> KomboAttac
 
 def _content_type(attachment: Attachment, field: str, draft: _Draft) -> str | None:
     if attachment.content_type is None:
-        guessed, _ = mimetypes.guess_type(urlsplit(attachment.url).path)
+        guessed = guess_mime(attachment.url)
         return guessed if guessed and _MIME.match(guessed) else None
     mime = attachment.content_type.split(";", 1)[0].strip()
     if not _MIME.match(mime):
@@ -387,27 +386,3 @@ def _location(job: KomboJob) -> str | None:
         return location.raw
     parts = (location.street_1, location.street_2, location.zip_code, location.city, location.state, location.country)
     return ", ".join(part for part in parts if part) or None
-
-
-# --------------------------------------------------------------------------- formats
-
-
-def iso_millis(moment: datetime) -> str:
-    """UTC with milliseconds and Z: 2021-01-01T01:01:01.000Z (naive datetimes are taken as UTC)."""
-    utc = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def number_text(value: float) -> str:
-    """80.0 -> "80", 80.5 -> "80.5"."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def file_name(url: str) -> str:
-    """The last path segment of a URL ("" when the path has none)."""
-    return unquote(urlsplit(url).path.rstrip("/").rpartition("/")[2])
-
-
-def slug(text: str) -> str:
-    """"Code quality (JS)" -> "code-quality-js"."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

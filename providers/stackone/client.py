@@ -12,7 +12,12 @@ import httpx
 from providers._http import parse_payload, provider_errors, raise_for_provider
 from providers.connections import Connection
 from providers.errors import DomainError, InvalidInputError, UnsupportedByProviderError
-from providers.models import AssessmentOrder, AssessmentResult, ProviderName, ResultUpdate
+from providers.models import (
+    AssessmentOrder,
+    AssessmentResult,
+    ProviderName,
+    ResultUpdate,
+)
 from providers.protocol import PreparedWrite, WriteOutcome
 from providers.stackone.mapping import result_to_stackone
 from providers.stackone.payloads import UpdateResult

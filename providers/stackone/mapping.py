@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ValidationError
 
 from providers.errors import ProviderBadResponseError
+from providers.formats import guess_mime, iso_millis, number_text
 from providers.models import (
     Application,
     AssessmentOrder,
@@ -63,7 +62,6 @@ _READ_STATUS: dict[str, OrderStatus] = {
     "expired": OrderStatus.EXPIRED,
 }
 # Only Python's built-in table, so the guess does not depend on the host's /etc/mime.types.
-_MIME = mimetypes.MimeTypes()
 
 
 class _Draft:
@@ -183,12 +181,6 @@ def attachment_kind(mime: str) -> str:
     return "other"
 
 
-def guess_mime(url: str) -> str | None:
-    """The MIME type the URL's path suggests (query and fragment ignored), or None."""
-    parts = urlsplit(url)
-    guessed, _ = _MIME.guess_type(urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")))
-    return guessed
-
 
 def _attribute_lines(attributes: tuple[ResultAttribute, ...], draft: _Draft) -> None:
     for index, attribute in enumerate(attributes):
@@ -298,17 +290,3 @@ def _validated(model: type[M], data: dict[str, Any]) -> M:
 
 def _bad_order() -> ProviderBadResponseError:
     return ProviderBadResponseError("StackOne sent an order that does not fit its schema.", provider=PROVIDER)
-
-
-# --------------------------------------------------------------------------- formats
-
-
-def iso_millis(moment: datetime) -> str:
-    """UTC with milliseconds and Z: 2021-01-01T01:01:01.000Z (naive datetimes are taken as UTC)."""
-    utc = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def number_text(value: float) -> str:
-    """80.0 -> "80", 80.5 -> "80.5" (StackOne scores are strings)."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))

@@ -11,7 +11,12 @@ import httpx
 
 from providers._http import parse_payload, provider_errors, raise_for_provider
 from providers.connections import Connection
-from providers.models import AssessmentOrder, AssessmentResult, ProviderName, ResultUpdate
+from providers.models import (
+    AssessmentOrder,
+    AssessmentResult,
+    ProviderName,
+    ResultUpdate,
+)
 from providers.protocol import PreparedWrite, WriteOutcome
 from providers.unified_to.mapping import order_from_unified_to, result_to_unified_to
 from providers.unified_to.payloads import UnifiedOrder

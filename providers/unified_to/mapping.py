@@ -6,12 +6,17 @@ import copy
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import urlencode
 
 from pydantic import ValidationError
 
 from providers.connections import Connection
-from providers.errors import InvalidInputError, ProviderBadResponseError, UnsupportedByProviderError
+from providers.errors import (
+    InvalidInputError,
+    ProviderBadResponseError,
+    UnsupportedByProviderError,
+)
+from providers.formats import file_name, iso_millis, number_text
 from providers.models import (
     Application,
     AssessmentOrder,
@@ -154,7 +159,7 @@ def _map_attachments(attachments: tuple[Attachment, ...], draft: _Draft) -> None
                 "Unified.to has no content type field; written into the attachment's response detail.",
             )
         if attachment.name is not None or text is not None:
-            title = attachment.name if attachment.name is not None else file_name(attachment.url)
+            title = attachment.name if attachment.name is not None else (file_name(attachment.url) or attachment.url)
             draft.details.append(UnifiedDetail(title=title, text=text, download_url=attachment.url))
 
 
@@ -343,23 +348,3 @@ def _parse_date(value: str | None) -> datetime | None:
 
 def _bad_order() -> ProviderBadResponseError:
     return ProviderBadResponseError("Unified.to sent an order that does not fit its schema.", provider=PROVIDER)
-
-
-# --------------------------------------------------------------------------- formats
-
-
-def iso_millis(moment: datetime) -> str:
-    """UTC with milliseconds and Z: 2021-01-01T01:01:01.000Z (naive datetimes are taken as UTC)."""
-    utc = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def number_text(value: float | int) -> str:
-    """80.0 -> "80", 80.5 -> "80.5"."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def file_name(url: str) -> str:
-    """The last path segment of a URL, or the URL itself when the path has none."""
-    segment = unquote(urlsplit(url).path.rstrip("/").rpartition("/")[2])
-    return segment or url

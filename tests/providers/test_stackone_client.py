@@ -24,7 +24,13 @@ from providers.errors import (
     ResultConflictError,
     UnsupportedByProviderError,
 )
-from providers.models import AssessmentOrder, Candidate, OrderStatus, ProviderName, ResultUpdate
+from providers.models import (
+    AssessmentOrder,
+    Candidate,
+    OrderStatus,
+    ProviderName,
+    ResultUpdate,
+)
 from providers.protocol import AssessmentProvider
 from providers.stackone.client import StackOneProvider
 from tests.spec_check import assert_request_matches_spec

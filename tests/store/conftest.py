@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -28,7 +27,7 @@ async def _admin_connection() -> asyncpg.Connection:
     """The admin connection; skips without PostgreSQL, or fails when CI is set."""
     try:
         return await asyncpg.connect(_url("postgresql"), timeout=5)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         reason = f"PostgreSQL not reachable at {make_url(ADMIN_URL)!r} ({exc!r}); set STORE_TEST_PG_ADMIN_URL"
         if os.environ.get("CI"):
             pytest.fail(f"CI is set: {reason}")

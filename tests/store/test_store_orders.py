@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from providers.models import (
     Application,
@@ -43,7 +43,7 @@ async def test_every_field_round_trips(store: SqlStore) -> None:
         application=Application(remote_id="app-1"),
         job=Job(remote_id="job-1", title="Engineer"),
         created_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone(timedelta(hours=2))),
-        updated_at=datetime(2026, 1, 3, tzinfo=timezone.utc),
+        updated_at=datetime(2026, 1, 3, tzinfo=UTC),
         raw={"nested": {"list": [1, 2.5, None, "x"]}},
     )
     await store.upsert_order(order)
