@@ -7,6 +7,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
@@ -119,7 +120,7 @@ def build_schema() -> ServiceSchema:
     return ServiceSchema(
         query=Query,
         mutation=Mutation,
-        extensions=[CodedErrors],
+        extensions=[CodedErrors, ParserCache(maxsize=256), ValidationCache(maxsize=256)],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         federation_version="2.5",
     )
