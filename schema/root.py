@@ -120,7 +120,7 @@ def build_schema() -> ServiceSchema:
     return ServiceSchema(
         query=Query,
         mutation=Mutation,
-        extensions=[CodedErrors, ParserCache(maxsize=256), ValidationCache(maxsize=256)],
+        extensions=[CodedErrors, lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         federation_version="2.5",
     )
