@@ -7,7 +7,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
@@ -120,7 +120,8 @@ def build_schema() -> ServiceSchema:
     return ServiceSchema(
         query=Query,
         mutation=Mutation,
-        extensions=[CodedErrors, lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
+        # ParserCache is left out: with it, syntax errors bypass CodedErrors and lose their code.
+        extensions=[CodedErrors, lambda: ValidationCache(maxsize=256)],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         federation_version="2.5",
     )
