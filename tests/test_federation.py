@@ -42,3 +42,19 @@ async def test_unknown_entity_is_a_coded_error(gql: GraphQLClient) -> None:
     assert body["data"]["_entities"] == [None]
     assert len(body["errors"]) == 1
     assert body["errors"][0]["extensions"] == {"code": "NOT_FOUND"}
+
+
+async def test_entities_and_nested_results_are_batched(gql: GraphQLClient, services) -> None:  # type: ignore[no-untyped-def]
+    # given every seeded order, asked for twice over as entities with their results
+    listed = await gql("{ assessmentOrders(first: 100) { edges { node { id } } } }")
+    ids = [e["node"]["id"] for e in listed["data"]["assessmentOrders"]["edges"]]
+    reps = [{"__typename": "AssessmentOrder", "id": i} for i in ids * 2]
+    before = services.store.query_count
+    # when a gateway resolves them
+    body = await gql(
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on AssessmentOrder { id result { id } } } }",
+        {"r": reps},
+    )
+    # then all come back with one query for the orders and one for their results
+    assert [e["id"] for e in body["data"]["_entities"]] == ids * 2
+    assert services.store.query_count - before == 2
