@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,14 +12,29 @@ import pytest
 
 from app import Services, build_services, create_app
 from sandbox import Sandboxes, create_sandboxes
+from sandbox._common import RecordedRequest
 from server.settings import sandbox_settings
+from tests.spec_check import assert_request_matches_spec
 
 FIXED_NOW = datetime(2026, 11, 2, 9, 30, 0, 125000, tzinfo=UTC)
 
 
 @pytest.fixture
-def sandboxes() -> Sandboxes:
-    return create_sandboxes()
+def sandboxes() -> Iterator[Sandboxes]:
+    """Fresh sandbox providers; every request they received is checked against the provider's
+    OpenAPI file when the test ends."""
+    boxes = create_sandboxes()
+    yield boxes
+    for name, box in (("stackone", boxes.stackone), ("kombo", boxes.kombo), ("unified_to", boxes.unified_to)):
+        for received in box.received:
+            assert_request_matches_spec(name, as_httpx_request(received))
+
+
+def as_httpx_request(received: RecordedRequest) -> httpx.Request:
+    mount = received.path.split("/", 2)[1]  # /kombo/v1/... was served under the /kombo mount
+    url = httpx.URL(f"http://sandbox{received.path.removeprefix('/' + mount)}",
+                    params=[(k, v) for k, values in received.query.items() for v in values])  # fmt: skip
+    return httpx.Request(received.method, url, headers=received.headers, content=received.raw_body)
 
 
 @pytest.fixture
