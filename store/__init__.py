@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from store.interface import OrderFilter, OrderPage, OrderSort, Store
+from store.interface import OrderFilter, OrderPage, OrderSort, Store, SyncState, WebhookEvent
 from store.sql import SqlStore, create_store
 
-__all__ = ["OrderFilter", "OrderPage", "OrderSort", "SqlStore", "Store", "create_store"]
+__all__ = ["OrderFilter", "OrderPage", "OrderSort", "SqlStore", "Store", "SyncState", "WebhookEvent", "create_store"]

@@ -62,6 +62,34 @@ class OrderPage(BaseModel):
     total_count: int
 
 
+class WebhookEvent(BaseModel):
+    """One webhook delivery as received, after its signature was verified."""
+
+    model_config = ConfigDict(frozen=True)
+
+    connection_id: str
+    event_key: str  # the provider's event id, else a digest of the body: redeliveries share it
+    event_type: str
+    order_ids: tuple[str, ...] = ()
+    received_at: datetime
+    payload: dict[str, Any]
+
+
+class SyncState(BaseModel):
+    """Where the order sync of one connection stands; a run resumes from `cursor`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    connection_id: str
+    created_after: datetime | None = None  # the window of the run in progress (or of the next)
+    cursor: str | None = None  # the next page of the run in progress; None: start from created_after
+    run_started_at: datetime | None = None
+    lease_until: datetime | None = None  # a run holds the lease until then; no other run starts
+    last_finished_at: datetime | None = None
+    last_error: str | None = None
+    orders_seen: int = 0
+
+
 class Store(Protocol):
     """Persistence of orders and results. Raises `InvalidInputError` for malformed cursors or counts."""
 
@@ -99,3 +127,18 @@ class Store(Protocol):
     async def latest_results(self, refs: Sequence[OrderRef]) -> dict[OrderRef, AssessmentResult]: ...
 
     async def get_result(self, result_id: str) -> AssessmentResult | None: ...
+
+    async def record_event(self, event: WebhookEvent, orders: Sequence[AssessmentOrder]) -> bool:
+        """Store the event and its orders in one transaction. A redelivery (same connection and
+        event key) changes nothing and returns False."""
+
+    async def list_events(self, connection_id: str) -> list[WebhookEvent]:
+        """The events of a connection, oldest first."""
+
+    async def get_sync_state(self, connection_id: str) -> SyncState | None: ...
+
+    async def claim_sync(self, connection_id: str, now: datetime, lease_until: datetime) -> SyncState | None:
+        """Take the connection's sync lease when it is free (or expired): the state to resume
+        from, or None when another run holds it. Atomic across instances."""
+
+    async def save_sync_state(self, state: SyncState) -> None: ...

@@ -30,10 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from providers.errors import InvalidInputError, OrderNotFoundError
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, OrderRef
 from store.cursors import decode_cursor, encode_cursor
-from store.interface import OrderFilter, OrderPage, OrderSort
+from store.interface import OrderFilter, OrderPage, OrderSort, SyncState, WebhookEvent
 from store.migrations import upgrade_to_head
 from store.queries import SortKey, filter_conditions, order_row
-from store.tables import orders, results
+from store.tables import orders, results, sync_state, webhook_events
 
 Position = tuple[datetime, str]
 
@@ -213,6 +213,72 @@ class SqlStore:
         stmt = select(results.c.data, results.c.delivery).where(results.c.id == result_id)
         rows = await self._fetch(stmt)
         return _result(rows[0]) if rows else None
+
+    # ----------------------------------------------------------------------- intake
+
+    async def record_event(self, event: WebhookEvent, orders_: Sequence[AssessmentOrder]) -> bool:
+        values = {
+            "connection_id": event.connection_id, "event_key": event.event_key,
+            "event_type": event.event_type, "order_ids": json.dumps(list(event.order_ids)),
+            "received_at": event.received_at, "payload": json.dumps(event.payload),
+        }  # fmt: skip
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(webhook_events).values(**values))
+                for order in orders_:
+                    await conn.execute(self._upsert(order))
+        except IntegrityError:
+            if await self._event_known(event.connection_id, event.event_key):
+                return False
+            raise
+        return True
+
+    async def _event_known(self, connection_id: str, event_key: str) -> bool:
+        stmt = select(webhook_events.c.seq).where(
+            webhook_events.c.connection_id == connection_id, webhook_events.c.event_key == event_key
+        )
+        return bool(await self._fetch(stmt))
+
+    async def list_events(self, connection_id: str) -> list[WebhookEvent]:
+        c = webhook_events.c
+        stmt = select(webhook_events).where(c.connection_id == connection_id).order_by(c.seq)
+        return [
+            WebhookEvent(
+                connection_id=row.connection_id, event_key=row.event_key, event_type=row.event_type,
+                order_ids=tuple(json.loads(row.order_ids)), received_at=row.received_at,
+                payload=json.loads(row.payload),
+            )  # fmt: skip
+            for row in await self._fetch(stmt)
+        ]
+
+    async def get_sync_state(self, connection_id: str) -> SyncState | None:
+        rows = await self._fetch(select(sync_state).where(sync_state.c.connection_id == connection_id))
+        return SyncState.model_validate(rows[0]._asdict()) if rows else None
+
+    async def claim_sync(self, connection_id: str, now: datetime, lease_until: datetime) -> SyncState | None:
+        c = sync_state.c
+        async with self.engine.begin() as conn:
+            insert_into = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+            await conn.execute(
+                insert_into(sync_state).values(connection_id=connection_id).on_conflict_do_nothing()
+            )
+            free = and_(c.connection_id == connection_id, (c.lease_until.is_(None)) | (c.lease_until <= now))
+            taken = await conn.execute(update(sync_state).where(free).values(lease_until=lease_until))
+            if taken.rowcount != 1:
+                return None
+            row = (await conn.execute(select(sync_state).where(c.connection_id == connection_id))).one()
+        return SyncState.model_validate(row._asdict())
+
+    async def save_sync_state(self, state: SyncState) -> None:
+        values = state.model_dump()
+        insert_into = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        stmt = insert_into(sync_state).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[sync_state.c.connection_id],
+            set_={k: stmt.excluded[k] for k in values if k != "connection_id"},
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt)
 
     async def _fetch(self, stmt: Executable) -> list[Row[Any]]:
         async with self.engine.connect() as conn:

@@ -88,3 +88,29 @@ results = Table(
     Index("ix_results_order_latest", "order_id", "created_at", "seq"),
     Index("ix_results_delivery_state", "delivery_state"),
 )
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("seq", Sequential, primary_key=True, autoincrement=True),
+    Column("connection_id", Text, nullable=False),
+    Column("event_key", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("order_ids", Text, nullable=False),  # JSON list of global order ids
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("payload", Text, nullable=False),
+    UniqueConstraint("connection_id", "event_key", name="uq_webhook_events_key"),
+)
+
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("connection_id", Text, primary_key=True),
+    Column("created_after", UtcDateTime),
+    Column("cursor", Text),
+    Column("run_started_at", UtcDateTime),
+    Column("lease_until", UtcDateTime),
+    Column("last_finished_at", UtcDateTime),
+    Column("last_error", Text),
+    Column("orders_seen", Integer, nullable=False, server_default="0"),
+)
