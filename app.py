@@ -31,7 +31,9 @@ from resolvers.intake import record_received_orders
 from sandbox import Sandboxes, create_sandbox_app, create_sandboxes
 from schema.root import build_schema
 from server.graphql import GraphQLView
+from server.poller import Poller
 from server.settings import Settings, SettingsError, load_settings
+from server.webhooks import webhook_routes
 from store import Store, create_store
 
 log = logging.getLogger("gateway")
@@ -145,9 +147,12 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         built = await build_services(settings, sandboxes=sandboxes)
         holder["services"] = built
         _announce(built)
+        poller = Poller(built.context)
+        await poller.start()
         try:
             yield
         finally:
+            await poller.stop()
             await built.aclose()
 
     async def health(request: Request) -> JSONResponse:
@@ -158,6 +163,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         Route("/", lambda request: RedirectResponse("/graphql")),
         Route("/health", health),
         Route("/graphql", view, methods=["GET", "POST"]),
+        *webhook_routes(lambda: holder["services"].context),
     ]
     if sandboxes is not None:
         routes.append(Mount("/sandbox", app=create_sandbox_app(sandboxes)))

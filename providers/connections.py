@@ -23,6 +23,14 @@ class Connection(BaseModel):
     connection_id: str | None = None
     workspace_id: str | None = None
     webhook_secret: str | None = None
+    # StackOne's signature header name and digest encoding are configurable (defaults in
+    # providers/stackone/webhooks.py); Unified.to's `sig` encoding likewise.
+    webhook_signature_header: str | None = None
+    webhook_signature_encoding: str | None = None  # "base64url" | "base64" | "hex"
+    # The package ids the vendor offers here; an order for another package is refused.
+    package_ids: tuple[str, ...] | None = None
+    # Kombo only: seconds between background order syncs (0 turns the poller off).
+    sync_interval_seconds: float = 300.0
     # StackOne only: ask for keep-alive newline heartbeats (`Prefer: heartbeat`).
     prefer_heartbeat: bool = False
     # Served by the in-process sandbox instead of the network.

@@ -134,6 +134,9 @@ def _parse_connection(
         values.setdefault("base_url", "http://sandbox")
     for key in _SECRET_KEYS:
         values[key] = _resolve_secret(values.get(key), f"{where}: {key}", environ, problems)
+    encoding = values.get("webhook_signature_encoding")
+    if encoding is not None and encoding not in ("base64url", "base64", "hex"):
+        problems.append(f"{where}: webhook_signature_encoding must be base64url, base64 or hex")
     if not values.get("api_key"):
         problems.append(f"{where}: api_key is required")
     for key in _TENANT_KEYS.get(provider, ()) if provider else ():
