@@ -1,11 +1,234 @@
-"""Recording orders that arrive from providers (sandbox seeding now; webhooks and polling later)."""
+"""Recording orders that arrive from providers: signed webhooks, sandbox seeding, and filling ids-only orders."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from types import ModuleType
+from typing import Any
 
-from providers.models import AssessmentOrder, OrderRef
+from providers.connections import Connection
+from providers.errors import DomainError, ProviderBadResponseError
+from providers.kombo import webhooks as kombo_webhooks
+from providers.models import AssessmentOrder, OrderRef, OrderStatus, ProviderName
+from providers.stackone import webhooks as stackone_webhooks
+from providers.stackone.client import StackOneProvider
+from providers.unified_to import webhooks as unified_to_webhooks
 from resolvers.context import AppContext
+from store.interface import OrderFilter, WebhookEvent
+
+log = logging.getLogger("gateway.intake")
+
+# Each module offers verify(connection, headers, raw_body) -> bool,
+# parse_event(connection, body, raw_body) -> event with event_key, event_type, orders,
+# and refusal(package_id) -> the message of the provider's own refusal, or None when it has none.
+WEBHOOKS: Mapping[ProviderName, ModuleType] = {
+    ProviderName.KOMBO: kombo_webhooks,
+    ProviderName.STACKONE: stackone_webhooks,
+    ProviderName.UNIFIED_TO: unified_to_webhooks,
+}
+_PAGE = 500
+
+
+class WebhookErrorCode(StrEnum):
+    """The `error` of a refused webhook delivery."""
+
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    NOT_FOUND = "NOT_FOUND"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    MALFORMED_BODY = "MALFORMED_BODY"
+    ORDER_REJECTED = "ORDER_REJECTED"
+
+
+class WebhookError(Exception):
+    """A delivery refused before anything was stored; the message never echoes the body."""
+
+    def __init__(self, code: WebhookErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class IntakeOutcome:
+    """What a delivery did: orders written, whether it was a redelivery, and the provider's own
+    refusal message when an order's package is not offered (Kombo only; others accept)."""
+
+    orders: int
+    duplicate: bool
+    rejected: tuple[str, ...] = ()  # provider order ids recorded as REJECTED
+    refusal: str | None = None
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+async def receive_webhook(
+    ctx: AppContext, connection_id: str, headers: Mapping[str, str], raw_body: bytes
+) -> IntakeOutcome:
+    """Verify, parse and record one delivery; ids-only StackOne orders are filled in the background.
+
+    Raises WebhookError (NOT_FOUND, BAD_SIGNATURE, MALFORMED_BODY); then nothing was stored.
+    """
+    connection = ctx.connections.get(connection_id)
+    if connection is None:
+        raise WebhookError(WebhookErrorCode.NOT_FOUND, "No such webhook endpoint.")
+    module = WEBHOOKS[connection.provider]
+    lowered = {key.lower(): value for key, value in headers.items()}
+    if not connection.webhook_secret or not _verified(module, connection, lowered, raw_body):
+        raise WebhookError(WebhookErrorCode.BAD_SIGNATURE, "Missing or invalid webhook signature.")
+    body = _json_object(raw_body)
+    try:
+        event = module.parse_event(connection, body, raw_body)
+    except ProviderBadResponseError as exc:
+        raise WebhookError(WebhookErrorCode.MALFORMED_BODY, exc.message) from None
+    orders = await _keep_known_status(ctx, list(event.orders))
+    orders, rejected = _apply_package_list(connection, orders)
+    record = WebhookEvent(
+        connection_id=connection.id, event_key=event.event_key, event_type=event.event_type,
+        order_ids=tuple(o.provider_order_id for o in orders), received_at=ctx.clock(), payload=body,
+    )  # fmt: skip
+    fresh = await ctx.store.record_event(record, orders)
+    if fresh:
+        _fill_in_background(ctx, [o for o in orders if stackone_webhooks.details_pending(o)])
+    return IntakeOutcome(
+        orders=len(orders),
+        duplicate=not fresh,
+        rejected=tuple(o.provider_order_id for o in rejected),
+        refusal=module.refusal(_package_id(rejected[0])) if rejected else None,
+    )
+
+
+def _verified(module: ModuleType, connection: Connection, headers: Mapping[str, str], raw_body: bytes) -> bool:
+    try:
+        return bool(module.verify(connection, headers, raw_body))
+    except ProviderBadResponseError as exc:  # the signature lives in a body that is not JSON
+        raise WebhookError(WebhookErrorCode.MALFORMED_BODY, exc.message) from None
+
+
+def _json_object(raw_body: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw_body)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookError(WebhookErrorCode.MALFORMED_BODY, "The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise WebhookError(WebhookErrorCode.MALFORMED_BODY, "The body is not a JSON object.")
+    return body
+
+
+async def _keep_known_status(ctx: AppContext, orders: list[AssessmentOrder]) -> list[AssessmentOrder]:
+    """StackOne orders carry no status: an order already on record keeps the status it has
+    (from the results written for it)."""
+    refs = [OrderRef(o.connection_id, o.provider_order_id) for o in orders if o.provider is ProviderName.STACKONE]
+    if not refs:
+        return orders
+    known = await ctx.store.get_orders(refs)
+    kept = []
+    for order in orders:
+        stored = known.get(OrderRef(order.connection_id, order.provider_order_id))
+        if stored is not None and order.provider is ProviderName.STACKONE:
+            order = order.model_copy(update={"status": stored.status, "provider_status": stored.provider_status})
+        kept.append(order)
+    return kept
+
+
+def _apply_package_list(
+    connection: Connection, orders: list[AssessmentOrder]
+) -> tuple[list[AssessmentOrder], list[AssessmentOrder]]:
+    """Orders for a package the connection does not offer are recorded as REJECTED."""
+    if connection.package_ids is None:
+        return orders, []
+    offered, result, rejected = set(connection.package_ids), [], []
+    for order in orders:
+        if _package_id(order) not in offered:
+            order = order.model_copy(update={"status": OrderStatus.REJECTED})
+            rejected.append(order)
+        result.append(order)
+    return result, rejected
+
+
+def _package_id(order: AssessmentOrder) -> str:
+    return order.package.id if order.package is not None else ""
+
+
+# --------------------------------------------------------------------------- StackOne details
+
+# Background detail fetches by the context they serve; each task removes itself when done.
+_TASKS: dict[asyncio.Task[int], AppContext] = {}
+
+
+def _fill_in_background(ctx: AppContext, orders: list[AssessmentOrder]) -> None:
+    if not orders:
+        return
+    task = asyncio.create_task(_fill_orders(ctx, orders), name="stackone-order-details")
+    _TASKS[task] = ctx
+    task.add_done_callback(_forget)
+
+
+def _forget(task: asyncio.Task[int]) -> None:
+    _TASKS.pop(task, None)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("filling order details failed", exc_info=task.exception())
+
+
+async def settle_background(ctx: AppContext, *, cancel: bool = False) -> None:
+    """Wait for (or cancel) the context's detail fetches still running; for shutdown and tests."""
+    tasks = [task for task, owner in list(_TASKS.items()) if owner is ctx]
+    for task in tasks if cancel else ():
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def fill_pending_details(ctx: AppContext) -> int:
+    """Re-fetch the details of every StackOne order still marked incomplete; returns how many
+    were filled. Failures are logged and left marked for the next run."""
+    return await _fill_orders(ctx, await _pending_orders(ctx))
+
+
+async def _pending_orders(ctx: AppContext) -> list[AssessmentOrder]:
+    query = OrderFilter(providers=(ProviderName.STACKONE,))
+    pending: list[AssessmentOrder] = []
+    after: str | None = None
+    while True:
+        page = await ctx.store.list_orders(query, first=_PAGE, after=after)
+        pending += [o for o in page.orders if stackone_webhooks.details_pending(o)]
+        if not page.has_next_page or not page.cursors:
+            return pending
+        after = page.cursors[-1]
+
+
+async def _fill_orders(ctx: AppContext, orders: Sequence[AssessmentOrder]) -> int:
+    filled = 0
+    for order in orders:
+        filled += await _fill_one(ctx, order)
+    return filled
+
+
+async def _fill_one(ctx: AppContext, order: AssessmentOrder) -> bool:
+    adapter = ctx.adapters.get(order.connection_id)
+    if not isinstance(adapter, StackOneProvider):
+        return False
+    try:
+        details = await adapter.fetch_order_details(order)
+    except DomainError as exc:
+        log.warning("order details not fetched (%s); kept for a later run", exc.code.value)
+        return False
+    ref = OrderRef(order.connection_id, order.provider_order_id)
+    current = (await ctx.store.get_orders([ref])).get(ref)
+    if current is None or current.raw != order.raw:
+        return False  # changed meanwhile: a newer delivery wins, a later run fills it if needed
+    await ctx.store.upsert_order(
+        details.model_copy(update={"status": current.status, "provider_status": current.provider_status})
+    )
+    return True
+
+
+# --------------------------------------------------------------------------- seeding
 
 
 async def record_received_orders(

@@ -13,6 +13,7 @@ from starlette.routing import Mount
 
 from sandbox import kombo, stackone, unified_to
 from sandbox._common import RecordedRequest
+from sandbox._webhooks import Delivery, WebhookTarget, seed_event_id
 from sandbox.kombo import KomboSandbox
 from sandbox.seed_data import SANDBOX_CREDENTIALS
 from sandbox.stackone import StackOneSandbox
@@ -20,13 +21,16 @@ from sandbox.unified_to import UnifiedToSandbox
 
 __all__ = [
     "SANDBOX_CREDENTIALS",
+    "Delivery",
     "KomboSandbox",
     "RecordedRequest",
     "Sandboxes",
     "StackOneSandbox",
     "UnifiedToSandbox",
+    "WebhookTarget",
     "create_sandbox_app",
     "create_sandboxes",
+    "deliver_all",
 ]
 
 
@@ -56,3 +60,22 @@ def create_sandbox_app(sandboxes: Sandboxes) -> Starlette:
             Mount("/unified_to", app=unified_to.create_app(sandboxes.unified_to)),
         ]
     )
+
+
+async def deliver_all(sandboxes: Sandboxes) -> dict[str, list[int]]:
+    """Deliver the `created` webhook of every order each sandbox holds (after seeding: the seeded ones),
+    in order, to its `webhook_target`; sandboxes without a target are skipped (empty list).
+
+    Event ids (Unified.to: nonces) are derived from the order id, so seeding the same record twice is a
+    redelivery the receiver deduplicates, not a second event. Returns the HTTP statuses per provider.
+    """
+    statuses: dict[str, list[int]] = {}
+    for name in ("stackone", "kombo", "unified_to"):
+        box: StackOneSandbox | KomboSandbox | UnifiedToSandbox = getattr(sandboxes, name)
+        statuses[name] = []
+        if box.webhook_target is None:
+            continue
+        for order_id in list(box.orders):
+            event_id = seed_event_id(name, order_id, "created")
+            statuses[name].append(await box.deliver(order_id, "created", event_id=event_id))
+    return statuses

@@ -7,6 +7,10 @@ Errors use `ErrorResponseATS`: `{status: "error", error: {code, title, message, 
 `PUT /v1/assessment/orders/{id}/result` validates the body, answers 404 (code null,
 title "Not found") for an unknown order, and enforces the documented rule that `status` may change only
 while the order is OPEN. `completed_at` is required for COMPLETED/CANCELLED (the older shape, seed 003).
+Webhooks (providers.md §2.7): `{id, type: "assessment:order-received" | "inline-assessment:order-received",
+data: <order> + integration_id}` signed with `X-Kombo-Signature` = base64url HMAC-SHA256(raw body), no padding.
+Kombo has no order-updated webhook: `deliver(event="updated")` re-sends `assessment:order-received` as a new
+event; `event="inline"` sends `inline-assessment:order-received`.
 """
 
 from __future__ import annotations
@@ -38,6 +42,21 @@ from sandbox._common import (
     parse_json,
     utc_now,
 )
+from sandbox._webhooks import (
+    BadControlRequest,
+    Delivery,
+    UnknownOrder,
+    WebhookTarget,
+    compact_json,
+    deep_merge,
+    delivery_routes,
+    encode_digest,
+    hmac_digest,
+    json_headers,
+    parse_overrides,
+    random_token,
+    send,
+)
 
 _CREDS = seed_data.SANDBOX_CREDENTIALS["kombo"]
 STATUSES = ("OPEN", "COMPLETED", "CANCELLED", "REJECTED")
@@ -49,6 +68,14 @@ BODY_KEYS = frozenset(
 COMPLETED_AT = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?)?Z?$")
 _CONTENT_TYPE = re.compile(r"^[\w.-]+\/[\w.-]+$")
 MAX_ATTACHMENTS = 5
+EVENTS = {
+    "created": "assessment:order-received",
+    "updated": "assessment:order-received",
+    "inline": "inline-assessment:order-received",
+    "assessment:order-received": "assessment:order-received",
+    "inline-assessment:order-received": "inline-assessment:order-received",
+}
+OVERRIDES = frozenset({"first_name", "last_name", "email", "phone", "package_id", "job_title", "status"})
 _TITLES = {
     "PLATFORM.AUTHENTICATION_INVALID": "Authentication invalid",
     "PLATFORM.INPUT_INVALID": "Input invalid",
@@ -73,15 +100,52 @@ class KomboSandbox:
     received: list[RecordedRequest] = field(default_factory=list)
     clock: Clock = utc_now
     errors_logged: int = 0
+    webhook_secret: str = _CREDS["webhook_secret"]
+    webhook_target: WebhookTarget | None = None
+    deliveries: list[Delivery] = field(default_factory=list)
+    created_count: int = 0
 
     def seed(self) -> None:
         self.orders = seed_data.kombo_orders()
         self.created_at = seed_data.kombo_created_at()
         self.results = {}
+        self.created_count = 0
 
     def reset(self) -> None:
         self.seed()
         self.received.clear()
+        self.deliveries.clear()
+
+    def create_order(self, overrides: Any = None) -> dict[str, Any]:
+        """A new order (fresh Kombo-style id, created now) from `overrides`, listed by GET /assessment/orders."""
+        wanted = parse_overrides(overrides, OVERRIDES)
+        if wanted.get("status", "OPEN") not in STATUSES:
+            raise BadControlRequest(f"status must be one of {', '.join(STATUSES)}")
+        self.created_count += 1
+        oid = random_token(24)
+        person = seed_data.person(len(self.orders))
+        order = seed_data.kombo_order(person, oid, 100 + self.created_count, wanted.get("status", "OPEN"))
+        _apply_overrides(order, wanted)
+        self.orders[oid], self.created_at[oid] = order, self.clock()
+        return order
+
+    def webhook_body(self, order_id: str, event: str, event_id: str) -> dict[str, Any]:
+        """The `assessment:order-received` (or inline) event for the order as it is now."""
+        order = self.orders.get(order_id)
+        if order is None:
+            raise UnknownOrder(order_id)
+        if event not in EVENTS:
+            raise BadControlRequest(f"event must be one of {', '.join(EVENTS)}")
+        data = {"id": order["id"], "integration_id": self.integration_id, **order}
+        return {"id": event_id, "type": EVENTS[event], "data": data}
+
+    async def deliver(self, order_id: str, event: str = "created", *, event_id: str | None = None) -> int:
+        """Sign and POST the order's webhook to `webhook_target`; the receiver's HTTP status."""
+        event_id = event_id or random_token(24)
+        raw = compact_json(self.webhook_body(order_id, event, event_id))
+        signature = encode_digest(hmac_digest(self.webhook_secret, raw), "base64url")
+        headers = json_headers(**{"x-kombo-signature": signature})
+        return await send(self, Delivery(order_id, EVENTS[event], event_id, headers, raw))
 
     def snapshot(self) -> list[dict[str, Any]]:
         return list(self.orders.values())
@@ -89,6 +153,18 @@ class KomboSandbox:
     @property
     def tool(self) -> str:
         return self.integration_id.partition(":")[0]
+
+
+def _apply_overrides(order: dict[str, Any], wanted: dict[str, Any]) -> None:
+    candidate = order["candidate"]
+    for key in ("first_name", "last_name", "email", "phone"):
+        if key in wanted:
+            candidate[key] = wanted[key]
+    if "package_id" in wanted:
+        order["package_id"] = wanted["package_id"]
+    if "job_title" in wanted:
+        order["job"]["name"] = wanted["job_title"]
+    deep_merge(order, wanted.get("order", {}))
 
 
 def _error(state: KomboSandbox, refused: Refused) -> JSONResponse:
@@ -339,6 +415,7 @@ def create_app(state: KomboSandbox) -> Starlette:
         Route("/v1/assessment/orders", list_orders, methods=["GET"]),
         Route("/v1/assessment/orders/{assessment_order_id}/result", put_result, methods=["PUT"]),
         *control_routes(state),
+        *delivery_routes(state),
     ]
     return Starlette(
         routes=routes, middleware=[Middleware(Recorder, state=state)],

@@ -7,12 +7,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 SANDBOX_CREDENTIALS: dict[str, dict[str, str]] = {
-    "stackone": {"api_key": "sandbox-stackone-key", "account_id": "sandbox-account-1"},
-    "kombo": {"api_key": "sandbox-kombo-key", "integration_id": "greenhouse:sandbox1"},
+    "stackone": {
+        "api_key": "sandbox-stackone-key",
+        "account_id": "sandbox-account-1",
+        "webhook_secret": "sandbox-stackone-webhook-secret",
+    },
+    "kombo": {
+        "api_key": "sandbox-kombo-key",
+        "integration_id": "greenhouse:sandbox1",
+        "webhook_secret": "sandbox-kombo-webhook-secret",
+    },
     "unified_to": {
         "api_key": "sandbox-unified-key",
         "connection_id": "66a1f0c2b7e4a9d3c1f0e8a1",
         "workspace_id": "66a1f0c2b7e4a9d3c1f0e8a0",
+        "webhook_secret": "sandbox-unified-workspace-secret",
     },
 }
 
@@ -33,9 +42,13 @@ _PEOPLE = [
 ]  # fmt: skip
 
 
-def _person(index: int) -> dict[str, str]:
+def person(index: int) -> dict[str, str]:
+    """Seed person `index` (cycling), the template for seeded and newly created orders."""
     keys = ("first", "last", "email", "phone", "package", "package_name", "title", "code", "city", "country")
-    return dict(zip(keys, _PEOPLE[index], strict=True))
+    return dict(zip(keys, _PEOPLE[index % len(_PEOPLE)], strict=True))
+
+
+_person = person
 
 
 # --------------------------------------------------------------------------- StackOne (SO-spec-2502 AssessmentOrder)
@@ -51,8 +64,11 @@ _STACKONE_IDS = [
 
 
 def _stackone_order(index: int) -> dict[str, Any]:
-    p, oid = _person(index), _STACKONE_IDS[index]
-    n = index + 1
+    return stackone_order(_person(index), _STACKONE_IDS[index], index + 1)
+
+
+def stackone_order(p: dict[str, str], oid: str, n: int) -> dict[str, Any]:
+    """A StackOne `AssessmentOrder` for person `p`; `n` numbers its candidate, application and job."""
     return {
         "id": oid,
         "remote_id": f"gh-assessment-{4100 + n}",
@@ -104,6 +120,57 @@ def stackone_results() -> dict[str, dict[str, Any]]:
     return copy.deepcopy(_STACKONE_RESULTS)
 
 
+# The one seeded order whose webhook carries ids only (the receiver fetches the ATS records).
+STACKONE_IDS_ONLY = frozenset({_STACKONE_IDS[2]})
+_CURRENT_TITLES = ("Frontend Engineer", "Reporting Analyst", "Research Assistant", "Mathematician",
+                   "Kernel Developer", "Software Engineer")  # fmt: skip
+
+
+def stackone_ats_records(
+    order: dict[str, Any], p: dict[str, str], created: str, title: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """The ATS `Candidate`, `Application` and `Job` (SO-spec CandidateResult/ApplicationResult/JobResult
+    `data`) behind a StackOne order, keyed "candidate" / "application" / "job"."""
+    cand, app, job = order["candidate"], order["application"], order["job"]
+    name = " ".join(x for x in (cand.get("first_name"), cand.get("last_name")) if x) or None
+    emails = cand.get("emails") or []
+    email = emails[0]["value"] if emails else None
+    phones = [{"type": "mobile", "phone": p["phone"]}] if p.get("phone") else []
+    stamps = {"created_at": created, "updated_at": created}
+    candidate = {
+        "id": cand["id"], "remote_id": cand.get("remote_id"), "name": name,
+        "first_name": cand.get("first_name"), "last_name": cand.get("last_name"), "email": email,
+        "emails": emails, "phone_numbers": phones, "social_links": [], "company": None, "title": title,
+        "country": p.get("country"), "application_ids": [app["id"]],
+        "remote_application_ids": [app.get("remote_id")] if app.get("remote_id") else [], **stamps,
+    }  # fmt: skip
+    application = {
+        "id": app["id"], "remote_id": app.get("remote_id"), "candidate_id": cand["id"],
+        "remote_candidate_id": cand.get("remote_id"), "job_id": job["id"], "remote_job_id": job.get("remote_id"),
+        "application_status": app.get("application_status"),
+        "candidate": {"name": name, "first_name": cand.get("first_name"), "last_name": cand.get("last_name"),
+                      "email": email, "emails": emails, "phone_numbers": phones, "title": title},
+        **stamps,
+    }  # fmt: skip
+    job_record = {
+        "id": job["id"], "remote_id": job.get("remote_id"), "code": p.get("code"), "title": job.get("title"),
+        "job_status": {"value": "open", "source_value": "Open"}, "hiring_team": job.get("hiring_team") or [],
+        **stamps,
+    }  # fmt: skip
+    return {"candidate": candidate, "application": application, "job": job_record}
+
+
+def stackone_ats() -> dict[str, dict[str, dict[str, Any]]]:
+    """The seeded ATS records: kind ("candidate" | "application" | "job") -> id -> record."""
+    records: dict[str, dict[str, dict[str, Any]]] = {"candidate": {}, "application": {}, "job": {}}
+    for index in range(len(_STACKONE_IDS)):
+        created = f"2026-03-{index + 2:02d}T08:00:00.000Z"
+        built = stackone_ats_records(_stackone_order(index), _person(index), created, _CURRENT_TITLES[index])
+        for kind, record in built.items():
+            records[kind][record["id"]] = record
+    return records
+
+
 # --------------------------------------------------------------------------- Kombo (GET /assessment/orders item)
 
 _KOMBO = [  # id, status, created_at
@@ -117,8 +184,12 @@ _KOMBO = [  # id, status, created_at
 
 
 def _kombo_order(index: int) -> dict[str, Any]:
-    p, (oid, status, _) = _person(index), _KOMBO[index]
-    n = index + 1
+    oid, status, _ = _KOMBO[index]
+    return kombo_order(_person(index), oid, index + 1, status)
+
+
+def kombo_order(p: dict[str, str], oid: str, n: int, status: str) -> dict[str, Any]:
+    """A Kombo order (GET /assessment/orders item) for person `p`."""
     return {
         "id": oid,
         "package_id": p["package"],
@@ -158,13 +229,21 @@ _UNIFIED = [  # id, status, created_at
 ]
 
 
+UNIFIED_WEBHOOK_ID = "66b2a0ffc4e5f60718290001"  # the sandbox's assessment_order webhook subscription
+
+
 def _unified_order(index: int) -> dict[str, Any]:
-    p, (oid, status, created) = _person(index), _UNIFIED[index]
-    creds, n = SANDBOX_CREDENTIALS["unified_to"], index + 1
+    oid, status, created = _UNIFIED[index]
+    return unified_order(_person(index), oid, index + 1, status, created)
+
+
+def unified_order(p: dict[str, str], oid: str, n: int, status: str, created: str) -> dict[str, Any]:
+    """A Unified.to `AssessmentOrder` for person `p`; non-OPEN orders get response_* fields."""
+    creds = SANDBOX_CREDENTIALS["unified_to"]
     order: dict[str, Any] = {
         "id": oid, "created_at": created, "updated_at": created,
         "workspace_id": creds["workspace_id"], "connection_id": creds["connection_id"],
-        "webhook_id": "66b2a0ffc4e5f60718290001", "package_id": p["package"],
+        "webhook_id": UNIFIED_WEBHOOK_ID, "package_id": p["package"],
         "target_url": "https://careers.example.com/assessment-complete", "status": status,
         "reference": f"GH-{55000 + n}", "application_id": f"{91000 + n}", "job_id": f"{64000 + n}",
         "candidate_id": f"{46000 + n}", "profile_name": f"{p['first']} {p['last']}",

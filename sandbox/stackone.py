@@ -11,6 +11,12 @@ Checks, in order (NestJS order: guards, then validation pipes, then the handler)
 Errors use SO-spec-2512's `{statusCode, message, timestamp}`. `Prefer: heartbeat` (SO-sdk) answers with
 `Preference-Applied: heartbeat` and "\\n\\n" keep-alive newlines before the JSON body.
 StackOne has no order status: `results[id]` holds the last result body received (PATCH shape).
+ATS reads `GET /unified/ats/candidates|applications|jobs/{id}` (same auth checks; 404 for unknown ids) answer
+`{"data": {...}}` (SO-spec CandidateResult / ApplicationResult / JobResult) from the records behind the orders.
+Webhooks (providers.md §1.6, webhook_formats.md): `{id, event: "ats_assessments.created|updated", account_id,
+record_id, event_date, provider, event_data}`; `event_data` is the full AssessmentOrder, or only its ids for
+orders in `ids_only`. Signed with `x-stackone-signature` = base64url HMAC-SHA256(raw body), unpadded (header and
+encoding configurable on the state).
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +48,20 @@ from sandbox._common import (
     parse_json,
     utc_now,
 )
+from sandbox._webhooks import (
+    BadControlRequest,
+    Delivery,
+    UnknownOrder,
+    WebhookTarget,
+    compact_json,
+    deep_merge,
+    delivery_routes,
+    encode_digest,
+    hmac_digest,
+    json_headers,
+    parse_overrides,
+    send,
+)
 
 _CREDS = seed_data.SANDBOX_CREDENTIALS["stackone"]
 RESULT_VALUES = frozenset(
@@ -50,6 +72,11 @@ BODY_KEYS = frozenset(
     {"score", "start_date", "submission_date", "summary", "result", "result_url", "attachments", "candidate",
      "passthrough"}
 )  # fmt: skip
+
+
+EVENTS = ("created", "updated")
+OVERRIDES = frozenset({"first_name", "last_name", "email", "phone", "package_id", "job_title", "ids_only"})
+ATS_KINDS = {"candidates": "candidate", "applications": "application", "jobs": "job"}
 
 
 class Refused(Exception):
@@ -66,17 +93,95 @@ class StackOneSandbox:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     received: list[RecordedRequest] = field(default_factory=list)
     clock: Clock = utc_now
+    webhook_secret: str = _CREDS["webhook_secret"]
+    webhook_target: WebhookTarget | None = None
+    signature_header: str = "x-stackone-signature"
+    signature_encoding: str = "base64url"
+    ats_provider: str = "greenhouse"
+    deliveries: list[Delivery] = field(default_factory=list)
+    # Orders whose webhook carries only ids; the receiver reads the ATS records below.
+    ids_only: set[str] = field(default_factory=set)
+    # ATS records behind the orders: "candidate" | "application" | "job" -> id -> record.
+    ats: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    created_count: int = 0
 
     def seed(self) -> None:
         self.orders = seed_data.stackone_orders()
         self.results = seed_data.stackone_results()
+        self.ids_only = set(seed_data.STACKONE_IDS_ONLY)
+        self.ats = seed_data.stackone_ats()
+        self.created_count = 0
 
     def reset(self) -> None:
         self.seed()
         self.received.clear()
+        self.deliveries.clear()
+
+    def create_order(self, overrides: Any = None) -> dict[str, Any]:
+        """A new order (fresh UUID) and its ATS records from `overrides`; `ids_only: true` marks it."""
+        wanted = parse_overrides(overrides, OVERRIDES)
+        self.created_count += 1
+        oid = str(uuid.uuid4())
+        person = seed_data.person(len(self.orders))
+        if "phone" in wanted:
+            person["phone"] = wanted["phone"]
+        order = seed_data.stackone_order(person, oid, 100 + self.created_count)
+        order["application"]["id"] = f"app-so-{oid[:8]}"
+        order["candidate"]["id"] = f"cand-so-{oid[:8]}"
+        order["job"]["id"] = f"job-so-{oid[:8]}"
+        _apply_overrides(order, wanted)
+        self.orders[oid] = order
+        if wanted.get("ids_only"):
+            self.ids_only.add(oid)
+        for kind, record in seed_data.stackone_ats_records(order, person, iso_millis(self.clock())).items():
+            self.ats.setdefault(kind, {})[record["id"]] = record
+        return order
+
+    def webhook_body(self, order_id: str, event: str, event_id: str) -> dict[str, Any]:
+        order = self.orders.get(order_id)
+        if order is None:
+            raise UnknownOrder(order_id)
+        if event not in EVENTS:
+            raise BadControlRequest(f"event must be one of {', '.join(EVENTS)}")
+        data = _ids_only(order) if order_id in self.ids_only else order
+        return {
+            "id": event_id, "event": f"ats_assessments.{event}", "account_id": self.account_id,
+            "record_id": order_id, "event_date": iso_millis(self.clock()), "provider": self.ats_provider,
+            "event_data": data,
+        }  # fmt: skip
+
+    async def deliver(self, order_id: str, event: str = "created", *, event_id: str | None = None) -> int:
+        """Sign and POST the order's `ats_assessments.<event>` webhook; the receiver's HTTP status."""
+        event_id = event_id or str(uuid.uuid4())
+        raw = compact_json(self.webhook_body(order_id, event, event_id))
+        signature = encode_digest(hmac_digest(self.webhook_secret, raw), self.signature_encoding)
+        headers = json_headers(**{self.signature_header.lower(): signature})
+        return await send(self, Delivery(order_id, f"ats_assessments.{event}", event_id, headers, raw))
 
     def snapshot(self) -> list[dict[str, Any]]:
         return list(self.orders.values())
+
+
+def _ids_only(order: dict[str, Any]) -> dict[str, Any]:
+    ids: dict[str, Any] = {"id": order["id"]}
+    for key in ("package", "candidate", "application", "job"):
+        if isinstance(order.get(key), dict):
+            ids[key] = {"id": order[key].get("id")}
+    return ids
+
+
+def _apply_overrides(order: dict[str, Any], wanted: dict[str, Any]) -> None:
+    candidate = order["candidate"]
+    for key in ("first_name", "last_name"):
+        if key in wanted:
+            candidate[key] = wanted[key]
+    if "email" in wanted:
+        candidate["emails"] = [{"type": "personal", "value": wanted["email"]}]
+    if "package_id" in wanted:
+        order["package"].update({"id": wanted["package_id"], "remote_id": wanted["package_id"]})
+    if "job_title" in wanted:
+        order["job"]["title"] = wanted["job_title"]
+    deep_merge(order, wanted.get("order", {}))
 
 
 # --------------------------------------------------------------------------- body validation
@@ -185,6 +290,15 @@ async def _update_result(state: StackOneSandbox, request: Request) -> Response:
     return _answer(state, request, 200, "Record updated successfully.")
 
 
+async def _read_ats(state: StackOneSandbox, request: Request, kind: str) -> Response:
+    _authorize(state, request)
+    record_id = request.path_params["id"]
+    record = state.ats.get(kind, {}).get(record_id)
+    if record is None:
+        raise Refused(404, f"{kind.capitalize()} {record_id} not found")
+    return Response(json.dumps({"data": record}).encode(), media_type="application/json")
+
+
 def create_app(state: StackOneSandbox) -> Starlette:
     """The StackOne sandbox app; routes at `/unified/...` plus the `/_sandbox/` control routes."""
 
@@ -194,13 +308,24 @@ def create_app(state: StackOneSandbox) -> Starlette:
         except Refused as refused:
             return _answer(state, request, refused.status, refused.message)
 
+    def read_ats(kind: str) -> Callable[[Request], Awaitable[Response]]:
+        async def read(request: Request) -> Response:
+            try:
+                return await _read_ats(state, request, kind)
+            except Refused as refused:
+                return _answer(state, request, refused.status, refused.message)
+
+        return read
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return _answer(state, request, exc.status_code, exc.detail)
 
     routes = [
         Route("/unified/ats/assessments/orders/{id}/result", update_result, methods=["PATCH"]),
+        *[Route(f"/unified/ats/{path}/{{id}}", read_ats(kind), methods=["GET"]) for path, kind in ATS_KINDS.items()],
         *control_routes(state),
+        *delivery_routes(state),
     ]
     return Starlette(
         routes=routes, middleware=[Middleware(Recorder, state=state)],

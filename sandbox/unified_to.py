@@ -8,6 +8,10 @@ The error body is NOT documented (UN-spec declares only 200); this sandbox answe
 PUT replaces the stored order with the body (keeping `id` and the server-managed `created_at`), PATCH merges
 top-level keys; both set `updated_at` and answer the stored order. Query `fields` (repeated, as the spec's
 form/explode array, or comma-joined) limits the answer to those fields plus `id`; `raw` is only recorded.
+Webhooks (providers.md §3.6, webhook_formats.md): `{data: [<order>], webhook: {id, object_type:
+"assessment_order", event, connection_id}, nonce, sig}` with `sig` = base64 HMAC-SHA1(workspace secret,
+compact JSON of `data` + nonce) ("hex" configurable). Our documented reading: the docs give neither encoding nor
+serialization.
 """
 
 from __future__ import annotations
@@ -36,6 +40,22 @@ from sandbox._common import (
     iso_millis,
     parse_json,
     utc_now,
+)
+from sandbox._webhooks import (
+    HEX,
+    BadControlRequest,
+    Delivery,
+    UnknownOrder,
+    WebhookTarget,
+    compact_json,
+    deep_merge,
+    delivery_routes,
+    encode_digest,
+    hmac_digest,
+    json_headers,
+    parse_overrides,
+    random_token,
+    send,
 )
 
 _CREDS = seed_data.SANDBOX_CREDENTIALS["unified_to"]
@@ -75,6 +95,10 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
 FIELDS = frozenset(_CHECKS)
 
 
+EVENTS = ("created", "updated")
+OVERRIDES = frozenset({"first_name", "last_name", "email", "phone", "package_id", "status"})
+
+
 class Refused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -89,16 +113,74 @@ class UnifiedToSandbox:
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     received: list[RecordedRequest] = field(default_factory=list)
     clock: Clock = utc_now
+    webhook_secret: str = _CREDS["webhook_secret"]
+    webhook_target: WebhookTarget | None = None
+    webhook_id: str = seed_data.UNIFIED_WEBHOOK_ID
+    signature_encoding: str = "base64"
+    deliveries: list[Delivery] = field(default_factory=list)
+    created_count: int = 0
 
     def seed(self) -> None:
         self.orders = seed_data.unified_orders()
+        self.created_count = 0
 
     def reset(self) -> None:
         self.seed()
         self.received.clear()
+        self.deliveries.clear()
+
+    def create_order(self, overrides: Any = None) -> dict[str, Any]:
+        """A new `AssessmentOrder` (fresh 24-hex id, created now) from `overrides`."""
+        wanted = parse_overrides(overrides, OVERRIDES)
+        status = wanted.get("status", "OPEN")
+        if status not in STATUSES:
+            raise BadControlRequest(f"status must be one of {', '.join(sorted(STATUSES))}")
+        self.created_count += 1
+        oid = random_token(24, HEX)
+        person = seed_data.person(len(self.orders))
+        order = seed_data.unified_order(person, oid, 100 + self.created_count, status, iso_millis(self.clock()))
+        _apply_overrides(order, wanted)
+        self.orders[oid] = order
+        return order
+
+    def webhook_body(self, order_id: str, event: str, nonce: str) -> dict[str, Any]:
+        """The `assessment_order` delivery for the order as it is now, signed over data + nonce."""
+        order = self.orders.get(order_id)
+        if order is None:
+            raise UnknownOrder(order_id)
+        if event not in EVENTS:
+            raise BadControlRequest(f"event must be one of {', '.join(EVENTS)}")
+        data = [order]
+        digest = hmac_digest(self.webhook_secret, compact_json(data) + nonce.encode("utf-8"), "sha1")
+        webhook = {"id": self.webhook_id, "object_type": "assessment_order", "event": event,
+                   "connection_id": self.connection_id}  # fmt: skip
+        return {"data": data, "webhook": webhook, "nonce": nonce, "sig": encode_digest(digest, self.signature_encoding)}
+
+    async def deliver(self, order_id: str, event: str = "created", *, event_id: str | None = None) -> int:
+        """POST the order's `assessment_order` webhook (the signature is in the body); the HTTP status.
+
+        Unified.to deliveries carry no event id: `event_id` becomes the nonce."""
+        nonce = event_id or random_token(32, HEX)
+        raw = compact_json(self.webhook_body(order_id, event, nonce))
+        return await send(self, Delivery(order_id, event, nonce, json_headers(), raw))
 
     def snapshot(self) -> list[dict[str, Any]]:
         return list(self.orders.values())
+
+
+def _apply_overrides(order: dict[str, Any], wanted: dict[str, Any]) -> None:
+    for key in ("first_name", "last_name"):
+        if key in wanted:
+            order[f"profile_{key}"] = wanted[key]
+    if "first_name" in wanted or "last_name" in wanted:
+        order["profile_name"] = f"{order['profile_first_name']} {order['profile_last_name']}"
+    if "email" in wanted:
+        order["profile_emails"] = [wanted["email"]]
+    if "phone" in wanted:
+        order["profile_telephones"] = [wanted["phone"]]
+    if "package_id" in wanted:
+        order["package_id"] = wanted["package_id"]
+    deep_merge(order, wanted.get("order", {}))
 
 
 # --------------------------------------------------------------------------- body validation
@@ -208,7 +290,10 @@ def create_app(state: UnifiedToSandbox) -> Starlette:
         return JSONResponse({"status": exc.status_code, "message": exc.detail}, status_code=exc.status_code)
 
     path = "/assessment/{connection_id}/order/{id}"
-    routes = [Route(path, put, methods=["PUT"]), Route(path, patch, methods=["PATCH"]), *control_routes(state)]
+    routes = [
+        Route(path, put, methods=["PUT"]), Route(path, patch, methods=["PATCH"]),
+        *control_routes(state), *delivery_routes(state),
+    ]  # fmt: skip
     return Starlette(
         routes=routes, middleware=[Middleware(Recorder, state=state)],
         exception_handlers={HTTPException: http_error},

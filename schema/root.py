@@ -11,12 +11,13 @@ from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
-from resolvers import orders, results
+from resolvers import orders, results, sync
 from schema.context import GraphQLContext
 from schema.enums import AssessmentOrderSort
 from schema.errors import CodedErrors
 from schema.inputs import AssessmentOrderFilter, UpdateAssessmentResultInput
 from schema.scalars import SCALAR_MAP
+from schema.sync import SyncConnectionPayload
 from schema.types import AssessmentOrder, AssessmentResult, Delivery, TranslationWarning
 from store import OrderSort
 
@@ -107,6 +108,15 @@ class Mutation:
             order=AssessmentOrder.from_domain(written.order), result=result,
             delivery=result.delivery, warnings=result.warnings,
         )  # fmt: skip
+
+    @strawberry.mutation(
+        description="Read a Kombo connection's new orders now (the background poller does the same). "
+        "Provider failures come back as `errorCode`; a sync already running is not started twice."
+    )
+    async def sync_connection(
+        self, info: Info[GraphQLContext, None], connection_id: strawberry.ID
+    ) -> SyncConnectionPayload:
+        return SyncConnectionPayload.from_domain(await sync.sync_connection(info.context.app, connection_id))
 
 
 class ServiceSchema(strawberry.federation.Schema):

@@ -1,13 +1,16 @@
-"""The StackOne adapter: sends translated results with `PATCH /unified/ats/assessments/orders/{id}/result`."""
+"""The StackOne adapter: sends translated results with `PATCH /unified/ats/assessments/orders/{id}/result`
+and fetches the candidate, application and job of orders that arrived as ids only."""
 
 from __future__ import annotations
 
 import base64
 import json
 from datetime import datetime
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel, ConfigDict
 
 from providers._http import parse_payload, provider_errors, raise_for_provider
 from providers.connections import Connection
@@ -21,6 +24,14 @@ from providers.models import (
 from providers.protocol import PreparedWrite, WriteOutcome
 from providers.stackone.mapping import result_to_stackone
 from providers.stackone.payloads import UpdateResult
+from providers.stackone.webhooks import (
+    ApplicationDetails,
+    CandidateDetails,
+    JobDetails,
+    order_with_details,
+)
+
+D = TypeVar("D", bound=BaseModel)
 
 # 412: "linked account belongs to a disabled integration"; 501: "This functionality is not implemented".
 # Neither is fixed by retrying or by changing the input (SO-spec-2502 responses).
@@ -68,6 +79,30 @@ class StackOneProvider:
             _raise_for_late_error(response, answer)
         return WriteOutcome(status_code=response.status_code, message=answer.message)
 
+    async def fetch_order_details(self, order: AssessmentOrder) -> AssessmentOrder:
+        """The order with its candidate, application and job read from StackOne's ATS endpoints
+        (`GET /unified/ats/{candidates|applications|jobs}/{id}`); parts without an id are skipped.
+
+        Raises OrderNotFoundError, ProviderAuthError, ProviderRateLimitedError,
+        ProviderUnavailableError, ProviderBadResponseError.
+        """
+        job_id = order.job.remote_id if order.job else None
+        application_id = order.application.remote_id if order.application else None
+        candidate = await self._details("candidates", order.candidate.remote_id, CandidateDetails)
+        application = await self._details("applications", application_id, ApplicationDetails)
+        job = await self._details("jobs", job_id, JobDetails)
+        return order_with_details(order, candidate, application, job)
+
+    async def _details(self, kind: str, record_id: str | None, model: type[D]) -> D | None:
+        if not record_id:
+            return None
+        headers = {k: v for k, v in self._headers().items() if k != "Content-Type"}
+        with provider_errors(self.name):
+            response = await self._client.get(f"/unified/ats/{kind}/{quote(record_id, safe='')}", headers=headers)
+            raise_for_provider(response, self.name, classify=classify)
+            envelope = parse_payload(_DataEnvelope, response.content, provider=self.name)
+        return parse_payload(model, json.dumps(envelope.data).encode(), provider=self.name)
+
     def _headers(self) -> dict[str, str]:
         account_id = self.connection.account_id
         if not account_id:
@@ -82,6 +117,14 @@ class StackOneProvider:
         if self.connection.prefer_heartbeat:
             headers["Prefer"] = "heartbeat"
         return headers
+
+
+class _DataEnvelope(BaseModel):
+    """`CandidateResult` / `ApplicationResult` / `JobResult`: the record is under `data`."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    data: dict[str, Any]
 
 
 def _raise_for_late_error(response: httpx.Response, answer: UpdateResult) -> None:

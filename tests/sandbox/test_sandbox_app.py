@@ -30,12 +30,19 @@ async def http(boxes: Sandboxes) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def test_credentials_match_the_sandboxes(boxes: Sandboxes) -> None:
-    assert SANDBOX_CREDENTIALS["stackone"] == {"api_key": boxes.stackone.api_key, "account_id": boxes.stackone.account_id}
-    assert SANDBOX_CREDENTIALS["kombo"] == {"api_key": boxes.kombo.api_key, "integration_id": boxes.kombo.integration_id}
-    unified = boxes.unified_to
+    so, kb, unified = boxes.stackone, boxes.kombo, boxes.unified_to
+    assert SANDBOX_CREDENTIALS["stackone"] == {
+        "api_key": so.api_key, "account_id": so.account_id, "webhook_secret": so.webhook_secret,
+    }  # fmt: skip
+    assert SANDBOX_CREDENTIALS["kombo"] == {
+        "api_key": kb.api_key, "integration_id": kb.integration_id, "webhook_secret": kb.webhook_secret,
+    }  # fmt: skip
     assert SANDBOX_CREDENTIALS["unified_to"] == {
         "api_key": unified.api_key, "connection_id": unified.connection_id, "workspace_id": unified.workspace_id,
+        "webhook_secret": unified.webhook_secret,
     }  # fmt: skip
+    secrets = [creds["webhook_secret"] for creds in SANDBOX_CREDENTIALS.values()]
+    assert len(set(secrets)) == 3 and all(secret.startswith("sandbox-") for secret in secrets)
 
 
 def test_unseeded_sandboxes_are_empty_and_seeding_is_deterministic() -> None:
