@@ -114,3 +114,12 @@ sync_state = Table(
     Column("last_error", Text),
     Column("orders_seen", Integer, nullable=False, server_default="0"),
 )
+
+persisted_documents = Table(
+    "persisted_documents",
+    metadata,
+    Column("id", Text, primary_key=True),  # sha256 hex of the body, or a manifest's own id
+    Column("body", Text, nullable=False),
+    Column("source", Text, nullable=False),  # "apq" or the manifest it was loaded from
+    Column("created_at", UtcDateTime, nullable=False),
+)
