@@ -19,16 +19,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
 
-from providers.connections import Connection
-from providers.kombo.client import KomboProvider
-from providers.models import AssessmentOrder, ProviderName
+from providers.models import OrderRef, ProviderName
 from providers.protocol import AssessmentProvider
 from providers.registry import build_provider, http_client
 from providers.stackone.mapping import order_from_stackone
-from providers.unified_to.mapping import order_from_unified_to
 from resolvers.context import AppContext
-from resolvers.intake import record_received_orders
-from sandbox import Sandboxes, create_sandbox_app, create_sandboxes
+from resolvers.intake import settle_background
+from sandbox import Sandboxes, WebhookTarget, create_sandbox_app, create_sandboxes, deliver_all
 from schema.root import build_schema
 from server.graphql import GraphQLView
 from server.poller import Poller
@@ -87,37 +84,50 @@ async def build_services(
 
 
 async def seed_from_sandboxes(services: Services) -> int:
-    """Record the sandbox providers' orders the way each provider delivers them.
+    """Deliver the sandbox providers' seeded orders the way each provider does: a signed webhook
+    from the sandbox to this service's `/webhooks/{connection_id}` (in process), verified and
+    recorded like any other. The same target stays set, so an order created later through a
+    sandbox's control endpoint arrives the same way. Redelivering a seed is deduplicated, so a
+    restart on the same store keeps the orders as they are.
 
-    Kombo is read through its real list endpoint; StackOne and Unified.to only push orders,
-    so their sandbox records go through the same translation their webhooks use.
-    Orders already on record are kept as they are.
+    StackOne's events carry no status: the results the StackOne sandbox already holds for its
+    seeded orders (written before this run) set the status of orders still on record as new.
+    Returns how many orders the deliveries carried.
     """
-    assert services.sandboxes is not None
-    boxes, orders = services.sandboxes, []
+    boxes, ctx = services.sandboxes, services.context
+    assert boxes is not None
+    receiver = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=Starlette(routes=webhook_routes(lambda: ctx))),
+        base_url="http://gateway.internal",
+    )
+    services.clients.append(receiver)
     for connection in services.settings.connections:
-        orders += await _sandbox_orders(connection, boxes, services.context.adapters[connection.id])
-    return await record_received_orders(services.context, orders, replace=False)
+        box = boxes.for_provider(connection.provider)
+        if box.webhook_target is None:  # the first connection of each provider receives its sandbox's orders
+            box.webhook_target = WebhookTarget(receiver, f"http://gateway.internal/webhooks/{connection.id}")
+    statuses = await deliver_all(boxes)
+    refused = [s for codes in statuses.values() for s in codes if s != 200]
+    if refused:
+        log.warning("%d seeded webhook(s) refused: %s", len(refused), sorted(set(refused)))
+    await settle_background(ctx)
+    await _stackone_seed_statuses(services)
+    return sum(len(codes) for codes in statuses.values()) - len(refused)
 
 
-async def _sandbox_orders(
-    connection: Connection, boxes: Sandboxes, adapter: AssessmentProvider
-) -> list[AssessmentOrder]:
-    if connection.provider is ProviderName.KOMBO:
-        assert isinstance(adapter, KomboProvider)
-        found, cursor = [], None
-        while True:
-            page, cursor = await adapter.list_orders(cursor=cursor)
-            found += page
-            if not cursor:
-                return found
-    if connection.provider is ProviderName.STACKONE:
-        box = boxes.stackone
-        return [
-            order_from_stackone(connection.id, raw, box.results.get(order_id))
-            for order_id, raw in box.orders.items()
-        ]
-    return [order_from_unified_to(connection.id, raw) for raw in boxes.unified_to.orders.values()]
+async def _stackone_seed_statuses(services: Services) -> None:
+    boxes = services.sandboxes
+    assert boxes is not None
+    for connection in services.settings.connections:
+        if connection.provider is not ProviderName.STACKONE:
+            continue
+        refs = {OrderRef(connection.id, oid): result for oid, result in boxes.stackone.results.items()}
+        stored = await services.store.get_orders(list(refs))
+        for ref, order in stored.items():
+            if order.provider_status is None:
+                status = order_from_stackone(connection.id, order.raw, refs[ref])
+                await services.store.upsert_order(
+                    order.model_copy(update={"status": status.status, "provider_status": status.provider_status})
+                )
 
 
 def _ensure_sqlite_dir(url: str) -> None:

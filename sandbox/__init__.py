@@ -40,6 +40,11 @@ class Sandboxes:
     kombo: KomboSandbox
     unified_to: UnifiedToSandbox
 
+    def for_provider(self, provider: str) -> StackOneSandbox | KomboSandbox | UnifiedToSandbox:
+        """The sandbox of a provider named as the API names it (`STACKONE`, `KOMBO`, `UNIFIED_TO`)."""
+        box: StackOneSandbox | KomboSandbox | UnifiedToSandbox = getattr(self, provider.lower())
+        return box
+
 
 def create_sandboxes(seed: bool = True) -> Sandboxes:
     """One sandbox per provider with the SANDBOX_CREDENTIALS; seeded unless `seed=False`."""
