@@ -4,7 +4,7 @@
 
 One worker = one process and one event loop serving the app (in-process, httpx's ASGI transport). Each
 request is a new `assessment:order-received` event for a new order, signed as Kombo signs
-(X-Kombo-Signature = base64url HMAC-SHA256 of the raw body, no padding; .briefs/webhook_formats.md);
+(X-Kombo-Signature = base64url HMAC-SHA256 of the raw body, no padding; shared/providers.md §2.7);
 bodies are built and signed before the clock starts, so the figures are the service's cost: verify,
 parse, translate, record the event and its order in one transaction. `--concurrency` lists how many
 requests are kept in flight at once on that one worker. The store starts empty (no seed); PostgreSQL

@@ -5,6 +5,7 @@ Signatures are computed here from webhook_formats.md, independently of the servi
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -21,6 +22,7 @@ from providers.models import AssessmentOrder, OrderRef, OrderStatus
 from providers.stackone.client import StackOneProvider
 from resolvers.intake import fill_pending_details, settle_background
 from sandbox import Sandboxes
+from server.poller import Poller
 from server.settings import sandbox_settings
 from store.interface import OrderFilter
 from tests.conftest import FIXED_NOW, GraphQLClient
@@ -487,6 +489,35 @@ async def test_a_failing_detail_fetch_keeps_the_order_and_fill_pending_details_f
     filled = await gateway.order(STACKONE, order["id"])
     assert "_details_pending" not in filled.raw and filled.candidate.emails == ("later@example.com",)
     assert await fill_pending_details(ctx) == 0
+    await broken.aclose()
+
+
+async def test_the_poller_fills_pending_stackone_orders_on_its_own(gateway: Gateway, sandboxes: Sandboxes) -> None:
+    ctx = gateway.services.context
+    working = ctx.adapters[STACKONE]
+    connection = ctx.connections[STACKONE]
+    broken = httpx.AsyncClient(transport=httpx.MockTransport(_unavailable), base_url=connection.base_url)
+    ctx.adapters = {**ctx.adapters, STACKONE: StackOneProvider(connection, broken)}
+    order = sandboxes.stackone.create_order({"email": "poller@example.com"})
+    # given an ids-only order whose details could not be fetched when it arrived
+    assert (await gateway.send(STACKONE, _ids_only_event(order))).status_code == 200
+    await settle_background(ctx)
+    assert (await gateway.order(STACKONE, order["id"])).raw["_details_pending"] is True
+    # when StackOne is back and the poller runs (Kombo's sync off: the details loop is its own)
+    ctx.adapters = {**ctx.adapters, STACKONE: working}
+    ctx.connections = {k: c.model_copy(update={"sync_interval_seconds": 0}) for k, c in ctx.connections.items()}
+    poller = Poller(ctx, details_interval=0.01)
+    await poller.start()
+    try:
+        async with asyncio.timeout(5):
+            while poller.detail_passes < 1:
+                await asyncio.sleep(0.01)
+    finally:
+        await poller.stop()
+    # then the order was filled without any Kombo cycle
+    assert poller.cycles == {}
+    filled = await gateway.order(STACKONE, order["id"])
+    assert "_details_pending" not in filled.raw and filled.candidate.emails == ("poller@example.com",)
     await broken.aclose()
 
 
