@@ -19,7 +19,9 @@ import pytest
 
 from app import Services, build_services, create_app
 from providers.models import AssessmentOrder, OrderRef, OrderStatus
+from providers.protocol import AssessmentProvider
 from providers.stackone.client import StackOneProvider
+from resolvers.context import AppContext
 from resolvers.intake import fill_pending_details, settle_background
 from sandbox import Sandboxes
 from server.poller import Poller
@@ -465,14 +467,19 @@ def _unavailable(request: httpx.Request) -> httpx.Response:
     return httpx.Response(503, json={"statusCode": 503, "message": "down", "timestamp": "2026-11-02T09:30:00Z"})
 
 
+def _stackone_down(ctx: AppContext) -> tuple[AssessmentProvider, httpx.AsyncClient]:
+    """Swap the StackOne adapter for one whose every call gets a 503; the working adapter and the broken client."""
+    working, connection = ctx.adapters[STACKONE], ctx.connections[STACKONE]
+    broken = httpx.AsyncClient(transport=httpx.MockTransport(_unavailable), base_url=connection.base_url)
+    ctx.adapters = {**ctx.adapters, STACKONE: StackOneProvider(connection, broken)}
+    return working, broken
+
+
 async def test_a_failing_detail_fetch_keeps_the_order_and_fill_pending_details_finishes_it(
     gateway: Gateway, sandboxes: Sandboxes
 ) -> None:
     ctx = gateway.services.context
-    working = ctx.adapters[STACKONE]
-    connection = ctx.connections[STACKONE]
-    broken = httpx.AsyncClient(transport=httpx.MockTransport(_unavailable), base_url=connection.base_url)
-    ctx.adapters = {**ctx.adapters, STACKONE: StackOneProvider(connection, broken)}
+    working, broken = _stackone_down(ctx)
     order = sandboxes.stackone.create_order({"email": "later@example.com"})
     # given StackOne's ATS is down while an ids-only event arrives
     assert (await gateway.send(STACKONE, _ids_only_event(order))).status_code == 200
@@ -494,10 +501,7 @@ async def test_a_failing_detail_fetch_keeps_the_order_and_fill_pending_details_f
 
 async def test_the_poller_fills_pending_stackone_orders_on_its_own(gateway: Gateway, sandboxes: Sandboxes) -> None:
     ctx = gateway.services.context
-    working = ctx.adapters[STACKONE]
-    connection = ctx.connections[STACKONE]
-    broken = httpx.AsyncClient(transport=httpx.MockTransport(_unavailable), base_url=connection.base_url)
-    ctx.adapters = {**ctx.adapters, STACKONE: StackOneProvider(connection, broken)}
+    working, broken = _stackone_down(ctx)
     order = sandboxes.stackone.create_order({"email": "poller@example.com"})
     # given an ids-only order whose details could not be fetched when it arrived
     assert (await gateway.send(STACKONE, _ids_only_event(order))).status_code == 200
