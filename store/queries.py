@@ -42,9 +42,11 @@ class SortKey:
         """Rows strictly after (or strictly before) a position in this sort's order."""
         value, order_id = position
         greater = after != self.descending
+        # The leading range on the sort column alone lets both databases seek the (time, id) index
+        # to the cursor instead of scanning it from the start.
         if greater:
-            return or_(self.column > value, and_(self.column == value, _c.id > order_id))
-        return or_(self.column < value, and_(self.column == value, _c.id < order_id))
+            return and_(self.column >= value, or_(self.column > value, and_(self.column == value, _c.id > order_id)))
+        return and_(self.column <= value, or_(self.column < value, and_(self.column == value, _c.id < order_id)))
 
 
 def filter_conditions(f: OrderFilter) -> list[ColumnElement[bool]]:

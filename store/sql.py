@@ -17,9 +17,9 @@ from sqlalchemy import (
     insert,
     literal,
     not_,
+    or_,
     select,
     text,
-    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -30,10 +30,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from providers.errors import InvalidInputError, OrderNotFoundError
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, OrderRef
 from store.cursors import decode_cursor, encode_cursor
-from store.interface import OrderFilter, OrderPage, OrderSort, SyncState, WebhookEvent
+from store.interface import (
+    OrderFilter,
+    OrderPage,
+    OrderSort,
+    PersistedDocument,
+    SyncState,
+    WebhookEvent,
+)
 from store.migrations import upgrade_to_head
+from store.outbox import OutboxStore, delivery_row
 from store.queries import SortKey, filter_conditions, order_row
-from store.tables import orders, results, sync_state, webhook_events
+from store.tables import orders, persisted_documents, results, sync_state, webhook_events
 
 Position = tuple[datetime, str]
 
@@ -53,8 +61,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class SqlStore:
-    """The `Store` over one SQLAlchemy async engine."""
+class SqlStore(OutboxStore):
+    """The `Store` over one SQLAlchemy async engine (delivery methods: store/outbox.py)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -117,12 +125,13 @@ class SqlStore:
         base = filter_conditions(filter)
         bounds = _window(key, start, end)
         rows = await self._page_rows(key, base + bounds, first, last)
-        total, inside, preceding, following = await self._counts(key, base, bounds, start, end)
+        cap = max(first or 0, last or 0) + 1
+        total, inside, preceding, following = await self._counts(key, base, bounds, start, end, cap)
         return OrderPage(
             orders=[AssessmentOrder.model_validate_json(row.data) for row in rows],
             cursors=[encode_cursor(key.name, row.sort_value, row.id) for row in rows],
-            has_next_page=(first is not None and inside > first) or following > 0,
-            has_previous_page=(last is not None and inside > last) or preceding > 0,
+            has_next_page=(first is not None and inside > first) or following,
+            has_previous_page=(last is not None and inside > last) or preceding,
             total_count=total,
         )
 
@@ -149,16 +158,24 @@ class SqlStore:
         bounds: list[ColumnElement[bool]],
         start: Position | None,
         end: Position | None,
-    ) -> tuple[int, int, int, int]:
-        """Matching rows: in all, inside the cursor window, at or before `after`, at or after `before`."""
+        cap: int,
+    ) -> tuple[int, int, bool, bool]:
+        """Matching rows in all; rows inside the cursor window, counted up to `cap` (enough to tell
+        whether a page overflows); whether any row lies at or before `after`, at or after `before`.
+        Only the total reads every matching row; the rest stop early on the (time, id) index."""
+        window = select(literal(1)).select_from(orders).where(*base, *bounds).limit(cap).subquery()
+
+        def any_row(*where: ColumnElement[bool]) -> ColumnElement[bool]:
+            return select(orders.c.id).where(*base, *where).exists()
+
         stmt = select(
-            func.count(),
-            func.count().filter(and_(true(), *bounds)),
-            func.count().filter(not_(key.beyond(start, after=True))) if start else literal(0),
-            func.count().filter(not_(key.beyond(end, after=False))) if end else literal(0),
-        ).select_from(orders).where(*base)
+            select(func.count()).select_from(orders).where(*base).scalar_subquery(),
+            select(func.count()).select_from(window).scalar_subquery(),
+            any_row(not_(key.beyond(start, after=True))) if start else literal(False),
+            any_row(not_(key.beyond(end, after=False))) if end else literal(False),
+        )
         row = (await self._fetch(stmt))[0]
-        return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+        return int(row[0]), int(row[1]), bool(row[2]), bool(row[3])
 
     # ----------------------------------------------------------------------- results
 
@@ -168,6 +185,7 @@ class SqlStore:
         values = {
             "id": result.id,
             "order_id": ref.encode(),
+            "connection_id": ref.connection_id,
             "created_at": result.submitted_at,
             "idempotency_key": result.update.idempotency_key,
             "request_body": json.dumps(request_body),
@@ -280,6 +298,35 @@ class SqlStore:
         async with self.engine.begin() as conn:
             await conn.execute(stmt)
 
+    # ----------------------------------------------------------------------- persisted documents
+
+    async def save_persisted_documents(self, documents: Sequence[PersistedDocument], *, replace: bool) -> int:
+        if not documents:
+            return 0
+        insert_into = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        now = datetime.now(UTC)
+        rows = [doc.model_dump() | {"created_at": doc.created_at or now} for doc in documents]
+        stmt = insert_into(persisted_documents).values(rows)
+        keys = [persisted_documents.c.source, persisted_documents.c.id]
+        if replace:
+            columns = ("body", "body_hash", "operation_name", "operation_type", "client_name")
+            stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in columns})
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+        async with self.engine.begin() as conn:
+            done = await conn.execute(stmt)
+        return max(done.rowcount, 0)
+
+    async def find_persisted_documents(
+        self, *, ids: Sequence[str] = (), body_hashes: Sequence[str] = ()
+    ) -> list[PersistedDocument]:
+        c = persisted_documents.c
+        conditions = ([c.id.in_(list(ids))] if ids else []) + ([c.body_hash.in_(list(body_hashes))] if body_hashes else [])
+        if not conditions:
+            return []
+        stmt = select(persisted_documents).where(or_(*conditions)).order_by(c.source, c.id)
+        return [PersistedDocument.model_validate(row._asdict()) for row in await self._fetch(stmt)]
+
     async def _fetch(self, stmt: Executable) -> list[Row[Any]]:
         async with self.engine.connect() as conn:
             return list((await conn.execute(stmt)).all())
@@ -296,12 +343,7 @@ def _window(key: SortKey, start: Position | None, end: Position | None) -> list[
 
 
 def _delivery_row(delivery: Delivery) -> dict[str, Any]:
-    return {
-        "delivery": delivery.model_dump_json(),
-        "delivery_state": delivery.state.value,
-        "delivery_attempts": delivery.attempts,
-        "delivery_updated_at": delivery.updated_at,
-    }
+    return delivery_row(delivery)
 
 
 def _result(row: Row[Any]) -> AssessmentResult:
