@@ -27,7 +27,9 @@ from resolvers.context import AppContext
 from resolvers.intake import settle_background
 from sandbox import Sandboxes, WebhookTarget, create_sandbox_app, create_sandboxes, deliver_all
 from schema.root import build_schema
+from server.edge import Edge
 from server.graphql import GraphQLView
+from server.persisted import load_configured_documents
 from server.poller import Poller
 from server.settings import Settings, SettingsError, load_settings
 from server.webhooks import webhook_routes
@@ -64,6 +66,7 @@ async def build_services(
         _ensure_sqlite_dir(settings.database_url)
         store = create_store(settings.database_url)
     await store.migrate()
+    await load_configured_documents(settings.persisted_documents, store)
     if settings.sandbox and sandboxes is None:
         sandboxes = create_sandboxes()
     sandbox_transport = (
@@ -168,7 +171,11 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    view = GraphQLView(build_schema(), lambda: holder["services"].context)
+    edge_settings = services.settings if services is not None else settings
+    assert edge_settings is not None
+    schema = build_schema()
+    edge = Edge(edge_settings, schema, lambda: holder["services"].store)
+    view = GraphQLView(schema, lambda: holder["services"].context, edge)
     routes = [
         Route("/", lambda request: RedirectResponse("/graphql")),
         Route("/health", health),
@@ -186,6 +193,9 @@ def _announce(services: Services) -> None:
         "serving %d connection(s) on %s; store %s",
         len(services.settings.connections), mode, services.settings.database_url.split("@")[-1],
     )  # fmt: skip
+    if not services.settings.clients:
+        how = "sandbox mode" if services.settings.sandbox else "[auth] anonymous = true"
+        log.warning("no clients configured: /graphql is OPEN to anyone (%s)", how)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from providers.connections import Connection
@@ -30,3 +30,17 @@ class AppContext:
         if adapter is None:
             raise OrderNotFoundError("No such assessment order.")
         return adapter
+
+    def for_connections(self, visible: frozenset[str] | None) -> AppContext:
+        """The context of a client that may see only `visible` connections (None: all of them).
+
+        Every order lookup, list and write goes through `connections` / `adapters` (and
+        `adapter_for`), so an order of another connection is NOT_FOUND, like a missing one.
+        """
+        if visible is None:
+            return self
+        return replace(
+            self,
+            connections={k: v for k, v in self.connections.items() if k in visible},
+            adapters={k: v for k, v in self.adapters.items() if k in visible},
+        )

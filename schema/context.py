@@ -17,6 +17,7 @@ class GraphQLContext:
     app: AppContext
     request: Any = None
     response: Any = None
+    document: Any = None  # the edge's parsed and validated DocumentNode, run as it is
     orders: DataLoader[str, AssessmentOrder] = field(init=False)
     results: DataLoader[OrderRef, AssessmentResult | None] = field(init=False)
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
@@ -22,6 +21,9 @@ from schema.types import AssessmentOrder, AssessmentResult, Delivery, Translatio
 from store import OrderSort
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
+# Scopes a client needs (SDL @requiresScopes; the HTTP edge enforces them too).
+READ_ORDERS = "orders:read"
+WRITE_RESULTS = "results:write"
 
 
 @strawberry.type(description="An order in a list, with its cursor.")
@@ -57,7 +59,10 @@ class UpdateAssessmentResultPayload:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="One order by its global id; null when it does not exist.")
+    @strawberry.federation.field(
+        description="One order by its global id; null when it does not exist.",
+        authenticated=True, requires_scopes=[[READ_ORDERS]],
+    )
     async def assessment_order(
         self, info: Info[GraphQLContext, None], id: strawberry.ID
     ) -> AssessmentOrder | None:
@@ -68,7 +73,10 @@ class Query:
             raise found
         return AssessmentOrder.from_domain(found)
 
-    @strawberry.field(description="Orders from every connection, newest first by default.")
+    @strawberry.federation.field(
+        description="Orders from every connection, newest first by default.",
+        authenticated=True, requires_scopes=[[READ_ORDERS]],
+    )
     async def assessment_orders(
         self,
         info: Info[GraphQLContext, None],
@@ -98,7 +106,10 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Write an assessment result back to the order's provider.")
+    @strawberry.federation.mutation(
+        description="Write an assessment result back to the order's provider.",
+        authenticated=True, requires_scopes=[[WRITE_RESULTS]],
+    )
     async def update_assessment_result(
         self, info: Info[GraphQLContext, None], input: UpdateAssessmentResultInput
     ) -> UpdateAssessmentResultPayload:
@@ -109,9 +120,10 @@ class Mutation:
             delivery=result.delivery, warnings=result.warnings,
         )  # fmt: skip
 
-    @strawberry.mutation(
+    @strawberry.federation.mutation(
         description="Read a Kombo connection's new orders now (the background poller does the same). "
-        "Provider failures come back as `errorCode`; a sync already running is not started twice."
+        "Provider failures come back as `errorCode`; a sync already running is not started twice.",
+        authenticated=True, requires_scopes=[[READ_ORDERS]],
     )
     async def sync_connection(
         self, info: Info[GraphQLContext, None], connection_id: strawberry.ID
@@ -125,13 +137,23 @@ class ServiceSchema(strawberry.federation.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         return None
 
+    def _create_execution_context(self, *args: Any, **kwargs: Any) -> Any:
+        """Run a document the HTTP edge already parsed and validated (persisted documents: once)."""
+        execution_context = super()._create_execution_context(*args, **kwargs)
+        document = getattr(execution_context.context, "document", None)
+        if document is not None:
+            execution_context.graphql_document = document
+            execution_context.pre_execution_errors = []  # validated by the edge
+        return execution_context
+
 
 def build_schema() -> ServiceSchema:
     return ServiceSchema(
         query=Query,
         mutation=Mutation,
-        # ParserCache is left out: with it, syntax errors bypass CodedErrors and lose their code.
-        extensions=[CodedErrors, lambda: ValidationCache(maxsize=256)],
+        # Parsing and validation are cached by the HTTP edge (server/documents.py), which hands
+        # the validated document over in the context; without one, Strawberry validates as usual.
+        extensions=[CodedErrors],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         federation_version="2.5",
     )

@@ -1,25 +1,146 @@
-"""The GraphQL HTTP view: Strawberry's ASGI view with our per-request context. GraphiQL on GET."""
+"""The GraphQL HTTP view: GraphQL over HTTP (GET and POST), client auth, persisted queries, limits, GraphiQL.
+
+The order of checks: media type, CSRF, client, rate limit, body, persisted document, parse and
+validation (once for persisted documents), operation, introspection and scopes, limits, deadline.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
+from typing import Any
 
+from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.types.graphql import OperationType
 
+from providers.errors import ErrorCode
 from resolvers.context import AppContext
 from schema.context import GraphQLContext
+from schema.errors import code_for
 from schema.root import ServiceSchema
+from server.clients import Principal
+from server.documents import Prepared
+from server.edge import Edge, without_suggestions
+from server.errors import RequestError, bad_request
+from server.protocol import GRAPHQL_RESPONSE, JSON, check_csrf, read_params, response_media_type
+
+_OPERATION_TYPES = {"query": OperationType.QUERY, "mutation": OperationType.MUTATION}
 
 
-class GraphQLView(GraphQL[GraphQLContext, None]):
-    def __init__(self, schema: ServiceSchema, app_context: Callable[[], AppContext]) -> None:
-        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
+class GraphQLView:
+    """An ASGI endpoint for /graphql."""
+
+    def __init__(
+        self,
+        schema: ServiceSchema,
+        app_context: Callable[[], AppContext],
+        edge: Edge,
+    ) -> None:
+        self.schema = schema
         self._app_context = app_context
+        self.edge = edge
 
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket
-    ) -> GraphQLContext:
-        return GraphQLContext(app=self._app_context(), request=request, response=response)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        if request.method == "GET" and self._wants_graphiql(request):
+            return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+        media = response_media_type(request.headers.get("accept"))
+        if media is None:
+            return _errors(RequestError(ErrorCode.NOT_ACCEPTABLE, "Accept application/graphql-response+json "
+                                        "or application/json.", 406), JSON)  # fmt: skip
+        try:
+            return await self._graphql(request, media)
+        except RequestError as error:
+            return _errors(error, media)
+
+    def _wants_graphiql(self, request: Request) -> bool:
+        accept = request.headers.get("accept", "")
+        return self.edge.graphiql and "text/html" in accept and "query" not in request.query_params
+
+    async def _graphql(self, request: Request, media: str) -> Response:
+        edge = self.edge
+        if edge.settings.csrf_prevention:
+            check_csrf(request)
+        principal = await edge.authenticator.authenticate(request.headers)
+        edge.check_rate(principal)
+        params = await read_params(request, edge.settings.limits.max_body_bytes)
+        resolved = await edge.persisted.resolve(params.query, params.persisted_query, params.document_id, principal)
+        prepared = edge.preparer.cached(resolved.text) if resolved.persisted else edge.preparer.prepare(resolved.text)
+        quiet = not edge.can_introspect(principal)
+        if prepared.errors:
+            errors = prepared.quiet_errors if quiet else prepared.errors
+            return _result(media, None, [_coded(e, quiet) for e in errors], request_error=True)
+        operation = prepared.operation(params.operation_name)
+        if operation is None:
+            raise bad_request("No operation of that name." if params.operation_name else "Name the operation to run.")
+        if request.method == "GET" and operation.type != "query":
+            raise RequestError(ErrorCode.METHOD_NOT_ALLOWED, f"A {operation.type} cannot be sent with GET.", 405,
+                               headers={"Allow": "POST"})  # fmt: skip
+        if operation.type not in _OPERATION_TYPES:
+            raise bad_request(f"{operation.type.capitalize()}s are not served over HTTP.")
+        edge.authorize(operation, principal)
+        edge.check_limits(prepared, operation, params.variables)
+        return await self._execute(request, media, prepared, params.variables, params.operation_name,
+                                   principal, quiet)  # fmt: skip
+
+    async def _execute(
+        self,
+        request: Request,
+        media: str,
+        prepared: Prepared,
+        variables: dict[str, Any],
+        operation_name: str | None,
+        principal: Principal,
+        quiet: bool,
+    ) -> Response:
+        app = self._app_context().for_connections(principal.connections)
+        context = GraphQLContext(app=app, request=request, response=None, document=prepared.document)
+        try:
+            async with asyncio.timeout(self.edge.settings.limits.request_timeout_seconds):
+                result = await self.schema.execute(
+                    prepared.text, variable_values=variables, context_value=context, operation_name=operation_name,
+                    allowed_operation_types=tuple(_OPERATION_TYPES.values()),
+                )  # fmt: skip
+        except TimeoutError:
+            raise RequestError(ErrorCode.REQUEST_TIMEOUT, "The request took too long.", 504) from None
+        errors = [_coded(e, quiet) for e in result.errors or ()]
+        request_error = result.data is None and bool(errors) and all(not e.get("path") for e in errors)
+        return _result(media, result.data, errors, request_error=request_error)
+
+
+def _coded(error: GraphQLError, quiet: bool) -> dict[str, Any]:
+    formatted: dict[str, Any] = dict(error.formatted)
+    extensions = dict(formatted.get("extensions") or {})
+    if "code" not in extensions:
+        code = code_for(error) or ErrorCode.INTERNAL_SERVER_ERROR
+        extensions["code"] = code.value
+    formatted["extensions"] = extensions
+    if quiet:
+        formatted["message"] = without_suggestions(formatted["message"])
+    return formatted
+
+
+def _result(media: str, data: Any, errors: list[dict[str, Any]], *, request_error: bool) -> Response:
+    """A GraphQL response: request errors have no `data` and, for graphql-response+json, status 400."""
+    body: dict[str, Any] = {} if request_error else {"data": data}
+    if errors:
+        body["errors"] = errors
+    status = 400 if request_error and media == GRAPHQL_RESPONSE else 200
+    return _json(body, status, media)
+
+
+def _errors(error: RequestError, media: str) -> Response:
+    return _json({"errors": [error.as_error()]}, error.status, media, error.headers)
+
+
+def _json(body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None) -> Response:
+    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(content, status, headers=headers, media_type=f"{media}; charset=utf-8")

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from providers.connections import Connection
 from providers.models import ProviderName
+from server.clients import SCOPES, AuthSettings, ClientConfig
+from server.limits import Limits
 
 CONFIG_ENV = "GATEWAY_CONFIG"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/gateway.db"
@@ -26,7 +28,10 @@ _TENANT_KEYS: dict[ProviderName, tuple[str, ...]] = {
     ProviderName.KOMBO: ("integration_id",),
     ProviderName.UNIFIED_TO: ("connection_id", "workspace_id"),
 }
-_SERVICE_KEYS = {"database_url", "sandbox"}
+_SERVICE_KEYS = {"database_url", "sandbox", "environment", "graphiql", "csrf_prevention", "rate_limit_per_minute"}
+_TOP_KEYS = {"service", "connections", "auth", "clients", "limits", "persisted_documents"}
+_ENVIRONMENTS = ("development", "production")
+_SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 _CONNECTION_KEYS = set(Connection.model_fields) | {"sandbox"}
 _SECRET_KEYS = ("api_key", "webhook_secret")
 
@@ -37,6 +42,15 @@ class SettingsError(Exception):
         self.problems = problems
 
 
+class DocumentSource(BaseModel):
+    """A `[[persisted_documents]]` entry: a manifest file loaded into the store at start."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    path: str
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -44,6 +58,15 @@ class Settings(BaseModel):
     # In-process sandbox providers with seeded orders serve the sandbox connections.
     sandbox: bool = False
     connections: tuple[Connection, ...] = ()
+    # The HTTP edge: environment policy, client auth, limits, trusted documents.
+    environment: str = "development"
+    graphiql: bool | None = None  # default: on outside production
+    csrf_prevention: bool = True
+    rate_limit_per_minute: int | None = None  # for clients that set none
+    auth: AuthSettings = AuthSettings()
+    clients: tuple[ClientConfig, ...] = ()
+    limits: Limits = Limits()
+    persisted_documents: tuple[DocumentSource, ...] = ()
 
 
 def sandbox_settings(database_url: str = DEFAULT_DATABASE_URL) -> Settings:
@@ -78,7 +101,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
 def parse_settings(data: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Settings:
     problems: list[str] = []
     service = dict(data.get("service", {}))
-    for key in sorted(set(data) - {"service", "connections"}):
+    for key in sorted(set(data) - _TOP_KEYS):
         problems.append(f"unknown top-level key {key!r}")
     for key in sorted(set(service) - _SERVICE_KEYS):
         problems.append(f"[service]: unknown key {key!r}")
@@ -95,10 +118,83 @@ def parse_settings(data: Mapping[str, Any], environ: Mapping[str, str] = os.envi
         connection = _parse_connection(index, raw, environ, problems, seen)
         if connection is not None:
             connections.append(connection)
+    sandbox = bool(service.get("sandbox", False)) or any(c.sandbox for c in connections)
+    edge = _parse_edge(data, service, {c.id for c in connections}, environ, problems)
+    if not edge.get("clients") and not sandbox and not edge["auth"].anonymous:
+        problems.append("no [[clients]] configured: with real connections the service refuses to run "
+                        "open; configure clients or set [auth] anonymous = true explicitly")  # fmt: skip
     if problems:
         raise SettingsError(problems)
-    sandbox = bool(service.get("sandbox", False)) or any(c.sandbox for c in connections)
-    return Settings(database_url=database_url, sandbox=sandbox, connections=tuple(connections))
+    if problems:
+        raise SettingsError(problems)
+    return Settings(
+        database_url=database_url, sandbox=sandbox, connections=tuple(connections), **edge
+    )
+
+
+def _parse_edge(
+    data: Mapping[str, Any], service: Mapping[str, Any], connection_ids: set[str],
+    environ: Mapping[str, str], problems: list[str],
+) -> dict[str, Any]:
+    """[service] edge keys, [auth], [limits], [[clients]] and [[persisted_documents]]."""
+    edge: dict[str, Any] = {k: service[k] for k in ("graphiql", "csrf_prevention", "rate_limit_per_minute") if k in service}
+    environment = service.get("environment", "development")
+    if environment not in _ENVIRONMENTS:
+        problems.append(f"[service].environment must be one of {', '.join(_ENVIRONMENTS)}")
+    edge["environment"] = environment
+    auth = dict(data.get("auth", {}))
+    for key in ("jwt_hs256_secret",):
+        if key in auth:
+            auth[key] = _resolve_secret(auth[key], f"[auth].{key}", environ, problems)
+    edge["auth"] = _model(AuthSettings, auth, "[auth]", problems) or AuthSettings()
+    jwks = edge["auth"].jwt_jwks_file
+    if jwks and not Path(jwks).is_file():
+        problems.append(f"[auth].jwt_jwks_file {jwks}: file not found")
+    edge["limits"] = _model(Limits, data.get("limits", {}), "[limits]", problems) or Limits()
+    sources = [_model(DocumentSource, raw, f"persisted_documents[{i}]", problems)
+               for i, raw in enumerate(data.get("persisted_documents", []))]  # fmt: skip
+    edge["persisted_documents"] = tuple(s for s in sources if s is not None)
+    names = {s.name for s in edge["persisted_documents"]}
+    clients = [_model(ClientConfig, raw, f"clients[{i}]", problems) for i, raw in enumerate(data.get("clients", []))]
+    edge["clients"] = tuple(c for c in clients if c is not None)
+    for client in edge["clients"]:
+        _check_client(client, connection_ids, names, edge["auth"], problems)
+    if len({c.name for c in edge["clients"]}) != len(edge["clients"]):
+        problems.append("[[clients]]: names must be unique")
+    return edge
+
+
+def _check_client(
+    client: ClientConfig, connection_ids: set[str], documents: set[str], auth: AuthSettings, problems: list[str]
+) -> None:
+    where = f"client {client.name!r}"
+    if not client.api_key_sha256 and not client.jwt_subjects:
+        problems.append(f"{where}: needs api_key_sha256 or jwt_subjects")
+    if client.jwt_subjects and not (auth.jwt_hs256_secret or auth.jwt_jwks_file or auth.jwt_jwks_url):
+        problems.append(f"{where}: jwt_subjects need [auth] jwt_hs256_secret, jwt_jwks_file or jwt_jwks_url")
+    for digest in client.api_key_sha256:
+        if not _SHA256_HEX.match(digest):
+            problems.append(f"{where}: api_key_sha256 entries must be 64 hex digits (sha256 of the key)")
+    for scope in sorted(set(client.scopes) - set(SCOPES)):
+        problems.append(f"{where}: unknown scope {scope!r} (known: {', '.join(SCOPES)})")
+    for conn in sorted(set(client.connections) - connection_ids - {"*"}):
+        problems.append(f"{where}: unknown connection {conn!r}")
+    for name in sorted(set(client.documents) - documents):
+        problems.append(f"{where}: unknown persisted_documents {name!r}")
+    if client.safelist and not client.documents:
+        problems.append(f"{where}: safelist needs documents")
+
+
+def _model(model: type[BaseModel], raw: Any, where: str, problems: list[str]) -> Any:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: must be a table")
+        return None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        for error in exc.errors():
+            problems.append(f"{where}.{'.'.join(str(p) for p in error['loc'])}: {error['msg']}")
+        return None
 
 
 def _parse_connection(

@@ -90,6 +90,21 @@ class SyncState(BaseModel):
     orders_seen: int = 0
 
 
+class PersistedDocument(BaseModel):
+    """A GraphQL document registered by APQ (`source="apq"`) or loaded from a trusted-document manifest."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    body: str
+    source: str
+    body_hash: str  # sha256 hex of the body
+    operation_name: str | None = None
+    operation_type: str | None = None
+    client_name: str | None = None  # reserved to the client of that name
+    created_at: datetime | None = None
+
+
 class Store(Protocol):
     """Persistence of orders and results. Raises `InvalidInputError` for malformed cursors or counts."""
 
@@ -142,3 +157,12 @@ class Store(Protocol):
         from, or None when another run holds it. Atomic across instances."""
 
     async def save_sync_state(self, state: SyncState) -> None: ...
+
+    async def save_persisted_documents(self, documents: Sequence[PersistedDocument], *, replace: bool) -> int:
+        """Store documents by (source, id): `replace` overwrites (manifests), otherwise the first
+        registration is kept (APQ). Returns how many rows were written."""
+
+    async def find_persisted_documents(
+        self, *, ids: Sequence[str] = (), body_hashes: Sequence[str] = ()
+    ) -> list[PersistedDocument]:
+        """Every stored document whose id is in `ids` or whose body hash is in `body_hashes`."""

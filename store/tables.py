@@ -118,8 +118,14 @@ sync_state = Table(
 persisted_documents = Table(
     "persisted_documents",
     metadata,
+    Column("source", Text, primary_key=True),  # "apq" or the name of the manifest it was loaded from
     Column("id", Text, primary_key=True),  # sha256 hex of the body, or a manifest's own id
     Column("body", Text, nullable=False),
-    Column("source", Text, nullable=False),  # "apq" or the manifest it was loaded from
+    Column("body_hash", Text, nullable=False),  # sha256 hex of the body (safelist match of full text)
+    Column("operation_name", Text),
+    Column("operation_type", Text),
+    Column("client_name", Text),  # a manifest operation reserved to one client
     Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_persisted_documents_id", "id"),
+    Index("ix_persisted_documents_body_hash", "body_hash"),
 )

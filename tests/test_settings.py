@@ -42,6 +42,12 @@ base_url = "https://api.unified.to"
 api_key = "unified-key"
 connection_id = "5de520f96e439b002043d8dc"
 workspace_id = "5de520f96e439b002043d8d0"
+
+[[clients]]
+name = "dashboard"
+api_key_sha256 = ["24927b80004eab8cf30f991f02e329e4a633c569053d5e8a25a5f6a33de7ae90"]  # sha256 of "dash-key"
+scopes = ["orders:read", "results:write"]
+connections = ["*"]
 """
 
 

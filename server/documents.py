@@ -1,0 +1,196 @@
+"""Prepared documents: parsed, validated and analysed once (operations, root fields, depth, aliases)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    parse,
+    validate,
+)
+from strawberry.federation.schema_directives import RequiresScopes
+
+from providers.errors import ErrorCode
+
+INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+FEDERATION_FIELDS = frozenset({"_service", "_entities"})
+# Scopes of the root fields Strawberry generates (no directive can be put on them).
+FEDERATION_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {"_entities": (("orders:read",),)}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What one operation of a document does, as far as the edge's policies care."""
+
+    name: str | None
+    type: str  # "query" | "mutation" | "subscription"
+    node: OperationDefinitionNode
+    root_fields: tuple[str, ...]
+    depth: int
+    aliases: int
+    introspection: bool  # selects __schema or __type somewhere
+    federation: frozenset[str]  # _service / _entities at the root
+
+
+@dataclass
+class Prepared:
+    """A document after parsing and validation; `errors` is empty when it can run."""
+
+    text: str
+    document: DocumentNode | None = None
+    errors: list[GraphQLError] = field(default_factory=list)
+    quiet_errors: list[GraphQLError] = field(default_factory=list)  # the same, without suggestions
+    parse_failed: bool = False
+    operations: dict[str | None, Operation] = field(default_factory=dict)
+    fragments: dict[str, FragmentDefinitionNode] = field(default_factory=dict)
+
+    def operation(self, name: str | None) -> Operation | None:
+        """The operation to run: the named one, or the only one when no name is given."""
+        if name is not None:
+            return self.operations.get(name)
+        if len(self.operations) == 1:
+            return next(iter(self.operations.values()))
+        return None
+
+
+class DocumentPreparer:
+    """Parse, validate and analyse documents; `cached()` keeps the result for persisted documents."""
+
+    def __init__(self, schema: GraphQLSchema, *, max_tokens: int, cache_size: int = 1000) -> None:
+        self.schema = schema
+        self.max_tokens = max_tokens
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, Prepared] = OrderedDict()
+        self._validated: OrderedDict[str, tuple[list[GraphQLError], list[GraphQLError]]] = OrderedDict()
+        self.parse_count = 0
+
+    def cached(self, text: str) -> Prepared:
+        """The prepared document, parsed and validated on first use only."""
+        found = self._cache.get(text)
+        if found is None:
+            found = self.prepare(text)
+            self._remember(self._cache, text, found)
+        else:
+            self._cache.move_to_end(text)
+        return found
+
+    def prepare(self, text: str) -> Prepared:
+        """Parse `text` (validation is remembered by text, as Strawberry's ValidationCache does)."""
+        prepared = Prepared(text)
+        self.parse_count += 1
+        try:
+            prepared.document = parse(text, max_tokens=self.max_tokens)
+        except GraphQLError as error:
+            prepared.parse_failed = True
+            code = ErrorCode.MAX_TOKENS_LIMIT if "tokens. Parsing aborted" in error.message else None
+            if code is not None:
+                error.extensions = {"code": code.value}
+            prepared.errors = prepared.quiet_errors = [error]
+            return prepared
+        known = self._validated.get(text)
+        if known is None:
+            errors = validate(self.schema, prepared.document)
+            quiet = validate(self.schema, prepared.document, hide_suggestions=True) if errors else []
+            known = (errors, quiet)
+            self._remember(self._validated, text, known)
+        prepared.errors, prepared.quiet_errors = known
+        if not prepared.errors:
+            _analyse(prepared)
+        return prepared
+
+    def _remember(self, cache: OrderedDict[str, object], key: str, value: object) -> None:
+        cache[key] = value
+        if len(cache) > self.cache_size:
+            cache.popitem(last=False)
+
+
+def _analyse(prepared: Prepared) -> None:
+    assert prepared.document is not None
+    prepared.fragments = {
+        d.name.value: d for d in prepared.document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    for definition in prepared.document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            name = definition.name.value if definition.name else None
+            prepared.operations[name] = _operation(definition, prepared.fragments)
+
+
+def _operation(node: OperationDefinitionNode, fragments: Mapping[str, FragmentDefinitionNode]) -> Operation:
+    roots = [f for f in fields_of(node.selection_set, fragments)]
+    root_names = tuple(f.name.value for f in roots if f.name.value != "__typename")
+    counter = _Counter(fragments)
+    depth = max((counter.depth(f) for f in roots), default=0)
+    counter.walk(node.selection_set)
+    return Operation(
+        name=node.name.value if node.name else None,
+        type=node.operation.value,
+        node=node,
+        root_fields=root_names,
+        depth=depth,
+        aliases=counter.aliases,
+        introspection=counter.introspection,
+        federation=frozenset(root_names) & FEDERATION_FIELDS,
+    )
+
+
+def fields_of(selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode]) -> list[FieldNode]:
+    """The fields of a selection set with fragments spread in (any type condition)."""
+    found: list[FieldNode] = []
+    for selection in selection_set.selections if selection_set else ():
+        if isinstance(selection, FieldNode):
+            found.append(selection)
+        elif isinstance(selection, InlineFragmentNode):
+            found += fields_of(selection.selection_set, fragments)
+        elif isinstance(selection, FragmentSpreadNode) and selection.name.value in fragments:
+            found += fields_of(fragments[selection.name.value].selection_set, fragments)
+    return found
+
+
+class _Counter:
+    def __init__(self, fragments: Mapping[str, FragmentDefinitionNode]) -> None:
+        self.fragments = fragments
+        self.aliases = 0
+        self.introspection = False
+
+    def depth(self, node: FieldNode) -> int:
+        """Nesting depth of a field (1 for a leaf); introspection subtrees are not counted."""
+        if node.name.value in INTROSPECTION_FIELDS:
+            return 1
+        children = fields_of(node.selection_set, self.fragments)
+        return 1 + max((self.depth(child) for child in children), default=0)
+
+    def walk(self, selection_set: SelectionSetNode | None) -> None:
+        for node in fields_of(selection_set, self.fragments):
+            self.aliases += node.alias is not None
+            if node.name.value in INTROSPECTION_FIELDS:
+                self.introspection = True
+                continue
+            self.walk(node.selection_set)
+
+
+def root_field_scopes(strawberry_schema: object) -> dict[tuple[str, str], tuple[tuple[str, ...], ...]]:
+    """`@requiresScopes` of every root field, read from the schema's own directives."""
+    graphql_schema: GraphQLSchema = strawberry_schema._schema  # type: ignore[attr-defined]
+    found: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {}
+    for root in (graphql_schema.query_type, graphql_schema.mutation_type):
+        if root is None:
+            continue
+        for name in root.fields:
+            definition = strawberry_schema.get_field_for_type(name, root.name)  # type: ignore[attr-defined]
+            for directive in getattr(definition, "directives", ()) or ():
+                if isinstance(directive, RequiresScopes):
+                    found[(root.name, name)] = tuple(tuple(str(s) for s in group) for group in directive.scopes)
+    for name, scopes in FEDERATION_SCOPES.items():
+        found[("Query", name)] = scopes
+    return found
