@@ -24,9 +24,11 @@ from providers.protocol import AssessmentProvider
 from providers.registry import build_provider, http_client
 from providers.stackone.mapping import order_from_stackone
 from resolvers.context import AppContext
+from resolvers.dispatch import Dispatch
 from resolvers.intake import settle_background
 from sandbox import Sandboxes, WebhookTarget, create_sandbox_app, create_sandboxes, deliver_all
 from schema.root import build_schema
+from server.deliverer import Deliverer, drain
 from server.edge import Edge
 from server.graphql import GraphQLView
 from server.persisted import load_configured_documents
@@ -49,6 +51,7 @@ class Services:
     clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     async def aclose(self) -> None:
+        await drain(self.context)  # attempts in flight finish (or are given back) first
         for client in self.clients:
             await client.aclose()
         await self.store.close()
@@ -79,7 +82,9 @@ async def build_services(
         clients.append(client)
         adapters[connection.id] = build_provider(connection, client)
     connections = {c.id: c for c in settings.connections}
-    context = AppContext(store=store, connections=connections, adapters=adapters)
+    context = AppContext(
+        store=store, connections=connections, adapters=adapters, dispatch=Dispatch(policy=settings.delivery)
+    )
     services = Services(settings, store, context, sandboxes, clients)
     if sandboxes is not None and seed:
         await seed_from_sandboxes(services)
@@ -162,9 +167,12 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         _announce(built)
         poller = Poller(built.context)
         await poller.start()
+        deliverer = Deliverer(built.context)
+        await deliverer.start()
         try:
             yield
         finally:
+            await deliverer.stop()
             await poller.stop()
             await built.aclose()
 

@@ -35,4 +35,9 @@ class Connection(BaseModel):
     prefer_heartbeat: bool = False
     # Served by the in-process sandbox instead of the network.
     sandbox: bool = False
-    timeout_seconds: float = 30.0
+    # Timeouts (seconds) and the cap on writes in flight; None takes the provider's default
+    # (providers/guard.py DEFAULT_LIMITS, documented in the README).
+    timeout_seconds: float | None = None  # the whole call
+    connect_timeout_seconds: float | None = None
+    read_timeout_seconds: float | None = None
+    max_in_flight: int | None = None  # per instance

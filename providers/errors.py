@@ -6,9 +6,9 @@ DomainError
 ├── OrderNotFoundError           NOT_FOUND
 ├── ResultConflictError          CONFLICT
 ├── ProviderAuthError            PROVIDER_AUTH_FAILED
-├── ProviderRateLimitedError     PROVIDER_RATE_LIMITED (+ retryAfter)
-├── ProviderUnavailableError     PROVIDER_UNAVAILABLE
-├── ProviderBadResponseError     PROVIDER_BAD_RESPONSE
+├── ProviderRateLimitedError     PROVIDER_RATE_LIMITED (+ retryAfter)   retryable
+├── ProviderUnavailableError     PROVIDER_UNAVAILABLE                   retryable
+├── ProviderBadResponseError     PROVIDER_BAD_RESPONSE                  retryable
 └── UnsupportedByProviderError   UNSUPPORTED_BY_PROVIDER
 """
 
@@ -63,6 +63,8 @@ class DomainError(Exception):
     """An expected failure with a stable code; its message is safe to show to clients."""
 
     code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_SERVER_ERROR
+    # A delivery that failed with this error is retried later (the provider may take it then).
+    retryable: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -116,6 +118,7 @@ class ProviderAuthError(DomainError):
 
 class ProviderRateLimitedError(DomainError):
     code = ErrorCode.PROVIDER_RATE_LIMITED
+    retryable = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
@@ -131,10 +134,12 @@ class ProviderRateLimitedError(DomainError):
 
 class ProviderUnavailableError(DomainError):
     code = ErrorCode.PROVIDER_UNAVAILABLE
+    retryable = True
 
 
 class ProviderBadResponseError(DomainError):
     code = ErrorCode.PROVIDER_BAD_RESPONSE
+    retryable = True
 
 
 class UnsupportedByProviderError(DomainError):

@@ -45,11 +45,21 @@ class AttributeType(StrEnum):
 
 
 class DeliveryState(StrEnum):
-    """Where a recorded result stands on its way to the provider."""
+    """Where a recorded result stands on its way to the provider.
+
+    PENDING: recorded, queued or being sent. RETRYING: an attempt failed in a way worth retrying; the
+    background deliverer tries again at `next_attempt_at`. DELIVERED: the provider accepted it.
+    FAILED: the provider refused it (not retried automatically). CANCELLED: cancelled before delivery.
+    SUPERSEDED: a newer result for the same order was recorded before this one was delivered (writes
+    set absolute state, so only the newest is sent).
+    """
 
     PENDING = "PENDING"
+    RETRYING = "RETRYING"
     DELIVERED = "DELIVERED"
     FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    SUPERSEDED = "SUPERSEDED"
 
 
 class _Model(BaseModel):
@@ -172,6 +182,7 @@ class Delivery(_Model):
     error_code: str | None = None
     error_message: str | None = None
     updated_at: datetime | None = None
+    next_attempt_at: datetime | None = None  # when the deliverer tries again (PENDING, RETRYING)
 
 
 class AssessmentResult(_Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from providers.connections import Connection
+from providers.guard import http_timeout, limits_for
 from providers.kombo.client import KomboProvider
 from providers.models import ProviderName
 from providers.protocol import AssessmentProvider
@@ -24,8 +25,9 @@ def build_provider(connection: Connection, client: httpx.AsyncClient) -> Assessm
 
 
 def http_client(connection: Connection, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """The connection's HTTP client: base URL and timeouts (connect 5 s, whole call per connection)."""
-    timeout = httpx.Timeout(connection.timeout_seconds, connect=min(5.0, connection.timeout_seconds))
+    """The connection's HTTP client: base URL, connect and read timeouts (the whole-call deadline is
+    the connection guard's, providers/guard.py)."""
+    timeout = http_timeout(limits_for(connection))
     return httpx.AsyncClient(
         base_url=connection.base_url,
         timeout=timeout,

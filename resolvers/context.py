@@ -10,6 +10,7 @@ from providers.connections import Connection
 from providers.errors import OrderNotFoundError
 from providers.models import OrderRef
 from providers.protocol import AssessmentProvider
+from resolvers.dispatch import Dispatch
 from store import Store
 
 
@@ -23,6 +24,7 @@ class AppContext:
     connections: Mapping[str, Connection]
     adapters: Mapping[str, AssessmentProvider]
     clock: Callable[[], datetime] = field(default=utc_now)
+    dispatch: Dispatch = field(default_factory=Dispatch)  # delivery policy, guards, attempts in flight
 
     def adapter_for(self, ref: OrderRef) -> AssessmentProvider:
         """The adapter of the order's connection; an unknown connection is an unknown order."""

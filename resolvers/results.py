@@ -1,11 +1,13 @@
-"""Writing a result: record it, send it through the order's adapter, merge the answer."""
+"""Writing a result: record it with its delivery, then try to deliver it within the mutation deadline."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
-from providers.errors import DomainError, OrderNotFoundError, ResultConflictError
+from providers.errors import InvalidInputError, OrderNotFoundError, ResultConflictError
+from providers.guard import ConnectionGuard
 from providers.models import (
     AssessmentOrder,
     AssessmentResult,
@@ -16,7 +18,8 @@ from providers.models import (
 )
 from providers.validation import validate_update
 from resolvers.context import AppContext
-from resolvers.merge import merge_delivered
+from resolvers.delivery import DeliveryView, deliver_within_deadline, retry_now
+from store.interface import DeliveryRecord, IdempotencyKeyTaken
 
 
 @dataclass(frozen=True)
@@ -26,71 +29,102 @@ class ResultWritten:
 
 
 async def update_assessment_result(
-    ctx: AppContext, order_id: str, update: ResultUpdate
+    ctx: AppContext, order_id: str, update: ResultUpdate, *, header_key: str | None = None
 ) -> ResultWritten:
     """Validate, translate, record, deliver and merge one result.
 
-    The result and its PENDING delivery are stored before the provider is called, so a
-    failed or interrupted call never loses what the caller submitted.
+    The result and its PENDING delivery are stored in one transaction before the provider is
+    called, so a failed or interrupted call never loses what the caller submitted. `header_key`
+    is the request's `Idempotency-Key` header, used when the input has no key.
     """
     ref = OrderRef.parse(order_id)
     adapter = ctx.adapter_for(ref)
+    update = _with_key(update, header_key)
     order = (await ctx.store.get_orders([ref])).get(ref)
     if order is None:
         raise OrderNotFoundError("No such assessment order.")
     validate_update(update)
+    key = update.idempotency_key
+    if key is not None:
+        earlier = await ctx.store.find_by_idempotency_key(ref, key)
+        if earlier is not None:
+            return await _repeat(ctx, order, earlier, update)
     previous = (await ctx.store.latest_results([ref])).get(ref)
-    repeated = _idempotent_repeat(previous, update)
-    if repeated is not None:
-        return ResultWritten(order, repeated)
     now = ctx.clock()
     prepared = adapter.prepare_result(order, update, previous, now)
+    connection = ctx.connections[ref.connection_id]
+    guard = ctx.dispatch.guard(connection)
+    # Wait briefly for a slot under the in-flight cap; none while the breaker is open or paused.
+    reserved = await guard.reserve(ctx.dispatch.policy.mutation_deadline_seconds / 2)
     result = AssessmentResult(
-        id=str(uuid.uuid4()),
-        update=update,
-        submitted_at=now,
-        warnings=prepared.warnings,
-        delivery=Delivery(state=DeliveryState.PENDING, updated_at=now),
-    )
-    await ctx.store.record_result(ref, result, prepared.body)
+        id=str(uuid.uuid4()), update=update, submitted_at=now, warnings=prepared.warnings,
+        delivery=_pending(now) if reserved else _queued(guard, now),
+    )  # fmt: skip
+    claim = ctx.dispatch.claim(now, [connection]) if reserved else None
+    body, prepared_json = prepared.body, prepared.model_dump(mode="json")
     try:
-        outcome = await adapter.send_result(order, prepared)
-    except DomainError as error:
-        failed = Delivery(
-            state=DeliveryState.FAILED,
-            attempts=1,
-            provider_status_code=error.status,
-            error_code=error.code.value,
-            error_message=error.message,
-            updated_at=ctx.clock(),
-        )
-        await ctx.store.finish_delivery(ref, result.id, failed, None)
-        raise
-    done = ctx.clock()
-    delivered = Delivery(
-        state=DeliveryState.DELIVERED,
-        attempts=1,
-        provider_status_code=outcome.status_code,
-        provider_message=outcome.message,
-        provider_warnings=outcome.provider_warnings,
-        updated_at=done,
+        leased = await ctx.store.record_delivery(ref, result, body, prepared_json, claim)
+    except IdempotencyKeyTaken:
+        leased = False
+        assert key is not None
+        earlier = await ctx.store.find_by_idempotency_key(ref, key)
+        assert earlier is not None
+        return await _repeat(ctx, order, earlier, update)
+    finally:
+        if reserved and not leased:
+            guard.unreserve()
+    if not leased:  # queued: another write for the order is in flight, or the connection is held back
+        ctx.dispatch.wake()
+        return ResultWritten(order, result)
+    record = DeliveryRecord(
+        ref=ref, result=result, prepared=prepared_json, request_body=body, claimed_by=ctx.dispatch.instance_id
     )
-    merged = merge_delivered(order, update, prepared, outcome, done)
-    await ctx.store.finish_delivery(ref, result.id, delivered, merged)
-    return ResultWritten(merged, result.model_copy(update={"delivery": delivered}))
+    return _written(await deliver_within_deadline(ctx, order, record))
 
 
-def _idempotent_repeat(
-    previous: AssessmentResult | None, update: ResultUpdate
-) -> AssessmentResult | None:
-    """The earlier result when `update` repeats its idempotency key; CONFLICT if it differs."""
-    key = update.idempotency_key
-    if key is None or previous is None or previous.update.idempotency_key != key:
-        return None
-    if previous.delivery.state is DeliveryState.FAILED:
-        return None  # a repeat of a failed write is a new attempt
-    if previous.update != update:
+def _with_key(update: ResultUpdate, header_key: str | None) -> ResultUpdate:
+    if header_key is None:
+        return update
+    if update.idempotency_key is None:
+        return update.model_copy(update={"idempotency_key": header_key})
+    if update.idempotency_key != header_key:
+        raise InvalidInputError(
+            "The Idempotency-Key header and idempotencyKey differ.", field="idempotencyKey"
+        )
+    return update
+
+
+def _pending(now: object) -> Delivery:
+    return Delivery(state=DeliveryState.PENDING, updated_at=now, next_attempt_at=now)  # type: ignore[arg-type]
+
+
+def _queued(guard: ConnectionGuard, now: object) -> Delivery:
+    """A write the connection guard holds back: due when the breaker lets writes through again."""
+    wait = guard.wait_seconds()
+    if wait > 0:
+        message = f"{guard.provider.value} is failing or rate-limiting; the write is queued."
+        code = "PROVIDER_UNAVAILABLE"
+    else:
+        message, code = f"{guard.in_flight} writes are in flight on this connection; the write is queued.", None
+    due = now + timedelta(seconds=wait)  # type: ignore[operator]
+    return Delivery(
+        state=DeliveryState.PENDING, updated_at=now, next_attempt_at=due, error_code=code, error_message=message
+    )  # type: ignore[arg-type]
+
+
+async def _repeat(
+    ctx: AppContext, order: AssessmentOrder, earlier: DeliveryRecord, update: ResultUpdate
+) -> ResultWritten:
+    """The same key again: the first result (no second write); CONFLICT when the input differs.
+    A repeat of a FAILED write sends it again."""
+    if earlier.result.update != update:
         raise ResultConflictError(
             "This idempotency key was already used with a different input.", field="idempotencyKey"
         )
-    return previous
+    if earlier.result.delivery.state is DeliveryState.FAILED and earlier.newest:
+        return _written(await retry_now(ctx, order, earlier))
+    return ResultWritten(order, earlier.result)
+
+
+def _written(view: DeliveryView) -> ResultWritten:
+    return ResultWritten(view.order, view.result)

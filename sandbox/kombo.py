@@ -42,6 +42,7 @@ from sandbox._common import (
     parse_json,
     utc_now,
 )
+from sandbox._faults import FaultInjector, Faults, fault_routes
 from sandbox._webhooks import (
     BadControlRequest,
     Delivery,
@@ -104,6 +105,7 @@ class KomboSandbox:
     webhook_target: WebhookTarget | None = None
     deliveries: list[Delivery] = field(default_factory=list)
     created_count: int = 0
+    faults: Faults = field(default_factory=Faults)  # fault switches, sandbox/_faults.py
 
     def seed(self) -> None:
         self.orders = seed_data.kombo_orders()
@@ -113,6 +115,7 @@ class KomboSandbox:
 
     def reset(self) -> None:
         self.seed()
+        self.faults = Faults()
         self.received.clear()
         self.deliveries.clear()
 
@@ -389,6 +392,15 @@ async def _put_result(state: KomboSandbox, request: Request) -> JSONResponse:
     return JSONResponse({"status": "success", "data": {}, "warnings": _warnings(state, body)})
 
 
+WRITE_PATH = r"^/v1/assessment/orders/([^/]+)/result$"
+
+
+def _fault_body(status: int, message: str, code: str | None) -> bytes:
+    error = {"code": code or "PLATFORM.UNKNOWN_ERROR", "title": "Error", "message": message,
+             "log_url": "https://app.kombo.dev/logs/sandbox-fault"}  # fmt: skip
+    return json.dumps({"status": "error", "error": error}).encode()
+
+
 def create_app(state: KomboSandbox) -> Starlette:
     """The Kombo sandbox app; API routes under `/v1`, control routes under `/_sandbox/`."""
 
@@ -415,9 +427,14 @@ def create_app(state: KomboSandbox) -> Starlette:
         Route("/v1/assessment/orders", list_orders, methods=["GET"]),
         Route("/v1/assessment/orders/{assessment_order_id}/result", put_result, methods=["PUT"]),
         *control_routes(state),
+        *fault_routes(state),
         *delivery_routes(state),
     ]
     return Starlette(
-        routes=routes, middleware=[Middleware(Recorder, state=state)],
+        routes=routes,
+        middleware=[
+            Middleware(Recorder, state=state),
+            Middleware(FaultInjector, state=state, write_path=WRITE_PATH, error_body=_fault_body),
+        ],
         exception_handlers={HTTPException: http_error},
     )  # fmt: skip

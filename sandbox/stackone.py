@@ -48,6 +48,7 @@ from sandbox._common import (
     parse_json,
     utc_now,
 )
+from sandbox._faults import FaultInjector, Faults, fault_routes
 from sandbox._webhooks import (
     BadControlRequest,
     Delivery,
@@ -104,6 +105,7 @@ class StackOneSandbox:
     # ATS records behind the orders: "candidate" | "application" | "job" -> id -> record.
     ats: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     created_count: int = 0
+    faults: Faults = field(default_factory=Faults)  # fault switches, sandbox/_faults.py
 
     def seed(self) -> None:
         self.orders = seed_data.stackone_orders()
@@ -114,6 +116,7 @@ class StackOneSandbox:
 
     def reset(self) -> None:
         self.seed()
+        self.faults = Faults()
         self.received.clear()
         self.deliveries.clear()
 
@@ -299,6 +302,13 @@ async def _read_ats(state: StackOneSandbox, request: Request, kind: str) -> Resp
     return Response(json.dumps({"data": record}).encode(), media_type="application/json")
 
 
+WRITE_PATH = r"^/unified/ats/assessments/orders/([^/]+)/result$"
+
+
+def _fault_body(status: int, message: str, code: str | None) -> bytes:
+    return json.dumps({"statusCode": status, "message": message, "timestamp": iso_millis(utc_now())}).encode()
+
+
 def create_app(state: StackOneSandbox) -> Starlette:
     """The StackOne sandbox app; routes at `/unified/...` plus the `/_sandbox/` control routes."""
 
@@ -325,9 +335,14 @@ def create_app(state: StackOneSandbox) -> Starlette:
         Route("/unified/ats/assessments/orders/{id}/result", update_result, methods=["PATCH"]),
         *[Route(f"/unified/ats/{path}/{{id}}", read_ats(kind), methods=["GET"]) for path, kind in ATS_KINDS.items()],
         *control_routes(state),
+        *fault_routes(state),
         *delivery_routes(state),
     ]
     return Starlette(
-        routes=routes, middleware=[Middleware(Recorder, state=state)],
+        routes=routes,
+        middleware=[
+            Middleware(Recorder, state=state),
+            Middleware(FaultInjector, state=state, write_path=WRITE_PATH, error_body=_fault_body),
+        ],
         exception_handlers={HTTPException: http_error},
     )  # fmt: skip

@@ -16,6 +16,7 @@ serialization.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,7 @@ from sandbox._common import (
     parse_json,
     utc_now,
 )
+from sandbox._faults import FaultInjector, Faults, fault_routes
 from sandbox._webhooks import (
     HEX,
     BadControlRequest,
@@ -119,6 +121,7 @@ class UnifiedToSandbox:
     signature_encoding: str = "base64"
     deliveries: list[Delivery] = field(default_factory=list)
     created_count: int = 0
+    faults: Faults = field(default_factory=Faults)  # fault switches, sandbox/_faults.py
 
     def seed(self) -> None:
         self.orders = seed_data.unified_orders()
@@ -126,6 +129,7 @@ class UnifiedToSandbox:
 
     def reset(self) -> None:
         self.seed()
+        self.faults = Faults()
         self.received.clear()
         self.deliveries.clear()
 
@@ -270,6 +274,13 @@ async def _write(state: UnifiedToSandbox, request: Request, *, replace: bool) ->
     return JSONResponse(answer)
 
 
+WRITE_PATH = r"^/assessment/[^/]+/order/([^/]+)$"
+
+
+def _fault_body(status: int, message: str, code: str | None) -> bytes:
+    return json.dumps({"status": status, "message": message}).encode()
+
+
 def create_app(state: UnifiedToSandbox) -> Starlette:
     """The Unified.to sandbox app; routes at `/assessment/...` plus the `/_sandbox/` control routes."""
 
@@ -292,9 +303,13 @@ def create_app(state: UnifiedToSandbox) -> Starlette:
     path = "/assessment/{connection_id}/order/{id}"
     routes = [
         Route(path, put, methods=["PUT"]), Route(path, patch, methods=["PATCH"]),
-        *control_routes(state), *delivery_routes(state),
+        *control_routes(state), *delivery_routes(state), *fault_routes(state),
     ]  # fmt: skip
     return Starlette(
-        routes=routes, middleware=[Middleware(Recorder, state=state)],
+        routes=routes,
+        middleware=[
+            Middleware(Recorder, state=state),
+            Middleware(FaultInjector, state=state, write_path=WRITE_PATH, error_body=_fault_body),
+        ],
         exception_handlers={HTTPException: http_error},
     )  # fmt: skip

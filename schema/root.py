@@ -12,6 +12,7 @@ from strawberry.types import Info
 
 from resolvers import orders, results, sync
 from schema.context import GraphQLContext
+from schema.delivery import DeliveryMutations, DeliveryQueries, idempotency_header
 from schema.enums import AssessmentOrderSort
 from schema.errors import CodedErrors
 from schema.inputs import AssessmentOrderFilter, UpdateAssessmentResultInput
@@ -58,7 +59,7 @@ class UpdateAssessmentResultPayload:
 
 
 @strawberry.type
-class Query:
+class Query(DeliveryQueries):
     @strawberry.federation.field(
         description="One order by its global id; null when it does not exist.",
         authenticated=True, requires_scopes=[[READ_ORDERS]],
@@ -105,7 +106,7 @@ class Query:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(DeliveryMutations):
     @strawberry.federation.mutation(
         description="Write an assessment result back to the order's provider.",
         authenticated=True, requires_scopes=[[WRITE_RESULTS]],
@@ -113,7 +114,9 @@ class Mutation:
     async def update_assessment_result(
         self, info: Info[GraphQLContext, None], input: UpdateAssessmentResultInput
     ) -> UpdateAssessmentResultPayload:
-        written = await results.update_assessment_result(info.context.app, input.order_id, input.to_domain())
+        written = await results.update_assessment_result(
+            info.context.app, input.order_id, input.to_domain(), header_key=idempotency_header(info)
+        )
         result = AssessmentResult.from_domain(written.result)
         return UpdateAssessmentResultPayload(
             order=AssessmentOrder.from_domain(written.order), result=result,

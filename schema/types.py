@@ -101,8 +101,11 @@ class Delivery:
     provider_message: str | None = strawberry.field(description="The provider's success message.")
     provider_warnings: list[str] = strawberry.field(description="Warnings the provider returned.")
     error_code: str | None = strawberry.field(description="The error code of the last failure.")
-    error_message: str | None
+    error_message: str | None = strawberry.field(description="What the last failure was, or why the write is queued.")
     updated_at: DateTime | None
+    next_attempt_at: DateTime | None = strawberry.field(
+        description="When the background deliverer tries again (PENDING and RETRYING)."
+    )
 
     @classmethod
     def from_domain(cls, d: models.Delivery) -> Delivery:
@@ -110,6 +113,7 @@ class Delivery:
             state=d.state, attempts=d.attempts, provider_status_code=d.provider_status_code,
             provider_message=d.provider_message, provider_warnings=list(d.provider_warnings),
             error_code=d.error_code, error_message=d.error_message, updated_at=d.updated_at,
+            next_attempt_at=d.next_attempt_at,
         )  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from providers.connections import Connection
 from providers.models import ProviderName
+from resolvers.dispatch import DeliveryPolicy
 from server.clients import SCOPES, AuthSettings, ClientConfig
 from server.limits import Limits
 
@@ -29,7 +30,7 @@ _TENANT_KEYS: dict[ProviderName, tuple[str, ...]] = {
     ProviderName.UNIFIED_TO: ("connection_id", "workspace_id"),
 }
 _SERVICE_KEYS = {"database_url", "sandbox", "environment", "graphiql", "csrf_prevention", "rate_limit_per_minute"}
-_TOP_KEYS = {"service", "connections", "auth", "clients", "limits", "persisted_documents"}
+_TOP_KEYS = {"service", "connections", "delivery", "auth", "clients", "limits", "persisted_documents"}
 _ENVIRONMENTS = ("development", "production")
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 _CONNECTION_KEYS = set(Connection.model_fields) | {"sandbox"}
@@ -58,6 +59,8 @@ class Settings(BaseModel):
     # In-process sandbox providers with seeded orders serve the sandbox connections.
     sandbox: bool = False
     connections: tuple[Connection, ...] = ()
+    # Retries, deadlines, claims and breakers of result delivery (the [delivery] section).
+    delivery: DeliveryPolicy = DeliveryPolicy()
     # The HTTP edge: environment policy, client auth, limits, trusted documents.
     environment: str = "development"
     graphiql: bool | None = None  # default: on outside production
@@ -125,11 +128,25 @@ def parse_settings(data: Mapping[str, Any], environ: Mapping[str, str] = os.envi
                         "open; configure clients or set [auth] anonymous = true explicitly")  # fmt: skip
     if problems:
         raise SettingsError(problems)
+    delivery = _parse_delivery(data.get("delivery", {}), problems)
     if problems:
         raise SettingsError(problems)
     return Settings(
-        database_url=database_url, sandbox=sandbox, connections=tuple(connections), **edge
+        database_url=database_url, sandbox=sandbox, connections=tuple(connections), delivery=delivery, **edge
     )
+
+
+def _parse_delivery(raw: Any, problems: list[str]) -> DeliveryPolicy:
+    """The [delivery] section: every key optional (resolvers/dispatch.py DeliveryPolicy)."""
+    if not isinstance(raw, dict):
+        problems.append("[delivery]: must be a table")
+        return DeliveryPolicy()
+    try:
+        return DeliveryPolicy.model_validate(raw)
+    except ValidationError as exc:
+        for error in exc.errors():
+            problems.append(f"[delivery].{'.'.join(str(p) for p in error['loc'])}: {error['msg']}")
+        return DeliveryPolicy()
 
 
 def _parse_edge(

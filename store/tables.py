@@ -84,9 +84,26 @@ results = Table(
     Column("delivery_state", Text, nullable=False),
     Column("delivery_attempts", Integer, nullable=False),
     Column("delivery_updated_at", UtcDateTime),
+    Column("connection_id", Text),
+    Column("prepared", Text),  # the PreparedWrite as JSON: what every attempt sends
+    Column("delivery_next_attempt_at", UtcDateTime),
+    Column("claimed_by", Text),  # the instance sending it now, until claim_until
+    Column("claim_until", UtcDateTime),
     UniqueConstraint("id", name="uq_results_id"),
     Index("ix_results_order_latest", "order_id", "created_at", "seq"),
     Index("ix_results_delivery_state", "delivery_state"),
+    Index("ix_results_due", "delivery_state", "delivery_next_attempt_at"),
+    Index("uq_results_order_idempotency_key", "order_id", "idempotency_key", unique=True),
+)
+
+# One row per order with a write in flight: whoever holds it (until lease_until) is the only sender.
+delivery_leases = Table(
+    "delivery_leases",
+    metadata,
+    Column("order_id", GlobalId, primary_key=True),
+    Column("result_id", Text, nullable=False),
+    Column("holder", Text, nullable=False),
+    Column("lease_until", UtcDateTime, nullable=False),
 )
 
 webhook_events = Table(

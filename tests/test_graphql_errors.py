@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -114,28 +115,55 @@ def raising(exc: type[Exception]) -> Handler:
     return handler
 
 
+RETRYABLE = [
+    ("429 with Retry-After", answer(429, {"statusCode": 429, "message": "Too many", "timestamp": "2026-01-01T00:00:00.000Z"},
+                                    {"retry-after": "7"}), ErrorCode.PROVIDER_RATE_LIMITED, 429),
+    ("408 after upstream retries", answer(408, {"statusCode": 408, "message": "t", "timestamp": "2026-01-01T00:00:00.000Z"},
+                                          {"retry-after": "60"}), ErrorCode.PROVIDER_RATE_LIMITED, 408),
+    ("500", answer(500, {"statusCode": 500, "message": "x", "timestamp": "2026-01-01T00:00:00.000Z"}), ErrorCode.PROVIDER_UNAVAILABLE, 500),
+    ("503", answer(503, b"<html>down</html>"), ErrorCode.PROVIDER_UNAVAILABLE, 503),
+    ("timeout", raising(httpx.ReadTimeout), ErrorCode.PROVIDER_UNAVAILABLE, None),
+    ("connection refused", raising(httpx.ConnectError), ErrorCode.PROVIDER_UNAVAILABLE, None),
+    ("garbage 200", answer(200, b"\x00not json"), ErrorCode.PROVIDER_BAD_RESPONSE, None),
+    ("wrong shape 200", answer(200, {"ok": True}), ErrorCode.PROVIDER_BAD_RESPONSE, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("_case", "handler", "code", "status"), RETRYABLE)
+async def test_retryable_provider_failures_leave_the_result_retrying(
+    gql: GraphQLClient, services: Services, _case: str, handler: Handler, code: ErrorCode, status: int | None
+) -> None:
+    # given the StackOne connection answering with a fault worth retrying
+    conn = services.context.connections["sandbox-stackone"]
+    swap_adapter(services, conn, httpx.MockTransport(handler))
+    order = await find_order(gql, "STACKONE")
+    # when a result is written
+    body = await update(gql, orderId=order["id"], status="COMPLETED", summary="kept")
+    # then the payload says RETRYING, with the attempt, the error and when it is tried again
+    assert "errors" not in body, body
+    delivery = body["data"]["updateAssessmentResult"]["delivery"]
+    assert (delivery["state"], delivery["attempts"], delivery["errorCode"]) == ("RETRYING", 1, code)
+    assert delivery["providerStatusCode"] == status
+    # ... and the submitted result is on record, due again later
+    ref = OrderRef.parse(order["id"])
+    kept = (await services.store.latest_results([ref]))[ref]
+    assert kept.update.summary == "kept"
+    assert kept.delivery.state is DeliveryState.RETRYING and kept.delivery.error_code == code
+    assert kept.delivery.next_attempt_at is not None and kept.delivery.next_attempt_at > kept.submitted_at
+
+
 @pytest.mark.parametrize(
     ("_case", "handler", "code"),
     [
-        ("429 with Retry-After", answer(429, {"statusCode": 429, "message": "Too many", "timestamp": "2026-01-01T00:00:00.000Z"},
-                                        {"retry-after": "7"}), ErrorCode.PROVIDER_RATE_LIMITED),
-        ("408 after upstream retries", answer(408, {"statusCode": 408, "message": "t", "timestamp": "2026-01-01T00:00:00.000Z"},
-                                              {"retry-after": "60"}), ErrorCode.PROVIDER_RATE_LIMITED),
-        ("500", answer(500, {"statusCode": 500, "message": "x", "timestamp": "2026-01-01T00:00:00.000Z"}), ErrorCode.PROVIDER_UNAVAILABLE),
-        ("503", answer(503, b"<html>down</html>"), ErrorCode.PROVIDER_UNAVAILABLE),
         ("422 from provider", answer(422, {"statusCode": 422, "message": "bad", "timestamp": "2026-01-01T00:00:00.000Z"}), ErrorCode.BAD_USER_INPUT),
         ("403", answer(403, {"statusCode": 403, "message": "no", "timestamp": "2026-01-01T00:00:00.000Z"}), ErrorCode.PROVIDER_AUTH_FAILED),
-        ("timeout", raising(httpx.ReadTimeout), ErrorCode.PROVIDER_UNAVAILABLE),
-        ("connection refused", raising(httpx.ConnectError), ErrorCode.PROVIDER_UNAVAILABLE),
-        ("garbage 200", answer(200, b"\x00not json"), ErrorCode.PROVIDER_BAD_RESPONSE),
-        ("wrong shape 200", answer(200, {"ok": True}), ErrorCode.PROVIDER_BAD_RESPONSE),
         ("a bug below us", raising(RuntimeError), ErrorCode.INTERNAL_SERVER_ERROR),
     ],
 )  # fmt: skip
-async def test_provider_failures_are_coded_and_the_result_is_kept(
+async def test_permanent_provider_failures_are_coded_and_the_result_is_kept_failed(
     gql: GraphQLClient, services: Services, _case: str, handler: Handler, code: ErrorCode
 ) -> None:
-    # given the StackOne connection answering with a fault
+    # given the StackOne connection refusing the write
     conn = services.context.connections["sandbox-stackone"]
     swap_adapter(services, conn, httpx.MockTransport(handler))
     order = await find_order(gql, "STACKONE")
@@ -146,25 +174,30 @@ async def test_provider_failures_are_coded_and_the_result_is_kept(
     assert codes(body) == [code]
     if code is ErrorCode.INTERNAL_SERVER_ERROR:
         assert body["errors"][0]["message"] == "Unexpected error."
-    # ... and the submitted result is on record with its failed delivery
+    # ... and the submitted result is on record as FAILED, not retried
     ref = OrderRef.parse(order["id"])
     kept = (await services.store.latest_results([ref]))[ref]
     assert kept.update.summary == "kept"
-    if code is not ErrorCode.INTERNAL_SERVER_ERROR:
-        assert kept.delivery.state is DeliveryState.FAILED
-        assert kept.delivery.error_code == code
+    assert kept.delivery.state is DeliveryState.FAILED and kept.delivery.error_code == code
+    assert kept.delivery.next_attempt_at is None
 
 
-async def test_rate_limit_carries_retry_after(gql: GraphQLClient, services: Services) -> None:
+async def test_rate_limit_retry_after_sets_the_next_attempt(gql: GraphQLClient, services: Services) -> None:
     conn = services.context.connections["sandbox-stackone"]
     swap_adapter(services, conn, httpx.MockTransport(
         answer(429, {"statusCode": 429, "message": "x", "timestamp": "2026-01-01T00:00:00.000Z"}, {"retry-after": "7"})
     ))  # fmt: skip
     order = await find_order(gql, "STACKONE")
-    body = await update(gql, orderId=order["id"], status="COMPLETED")
-    assert body["errors"][0]["extensions"] == {
-        "code": "PROVIDER_RATE_LIMITED", "provider": "STACKONE", "http": {"status": 429}, "retryAfter": 7.0,
-    }
+    body = await gql(
+        "mutation($i: UpdateAssessmentResultInput!) { updateAssessmentResult(input: $i) { result { submittedAt }"
+        " delivery { state errorCode providerStatusCode nextAttemptAt } } }",
+        {"i": {"orderId": order["id"], "status": "COMPLETED"}},
+    )
+    payload = body["data"]["updateAssessmentResult"]
+    assert payload["delivery"]["state"] == "RETRYING"
+    assert payload["delivery"]["errorCode"] == "PROVIDER_RATE_LIMITED"
+    submitted = datetime.fromisoformat(payload["result"]["submittedAt"])
+    assert datetime.fromisoformat(payload["delivery"]["nextAttemptAt"]) - submitted >= timedelta(seconds=7)
 
 
 async def test_graphql_parse_and_validation_errors_are_coded(gql: GraphQLClient) -> None:

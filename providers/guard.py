@@ -1,0 +1,188 @@
+"""Per-connection protection of a provider: timeouts, a cap on writes in flight, a circuit breaker.
+
+A `ConnectionGuard` is asked for a slot before a write (`try_reserve`) and runs the write in it
+(`run`): the whole call is bounded by a deadline, the outcome feeds the breaker. The breaker opens
+after `failure_threshold` retryable failures in a row, stays open for `cooldown_seconds`, then lets
+one probe through (half open): its success closes the breaker, its failure opens it again. A 429
+pauses the connection for its `Retry-After`. While a guard gives no slot, writes stay queued in the
+store. State is per instance (in memory): each instance protects the provider from itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+
+import httpx
+
+from providers.connections import Connection
+from providers.errors import DomainError, ProviderRateLimitedError, ProviderUnavailableError
+from providers.models import ProviderName
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Timeouts in seconds and the writes allowed in flight at once."""
+
+    connect: float
+    read: float
+    call: float  # the whole call, connect to last byte
+    max_in_flight: int
+
+
+# StackOne retries a rate-limited ATS itself for up to 60 s before answering 408, so its read
+# timeout is longer; Kombo refuses more than ~30 concurrent actions per integration.
+DEFAULT_LIMITS: dict[ProviderName, Limits] = {
+    ProviderName.STACKONE: Limits(connect=5.0, read=65.0, call=70.0, max_in_flight=20),
+    ProviderName.KOMBO: Limits(connect=5.0, read=30.0, call=35.0, max_in_flight=25),
+    ProviderName.UNIFIED_TO: Limits(connect=5.0, read=30.0, call=35.0, max_in_flight=20),
+}
+
+
+def limits_for(connection: Connection) -> Limits:
+    """The provider's defaults, overridden by what the connection sets."""
+    base = DEFAULT_LIMITS[connection.provider]
+    call = connection.timeout_seconds or base.call
+    return Limits(
+        connect=min(connection.connect_timeout_seconds or base.connect, call),
+        read=min(connection.read_timeout_seconds or base.read, call),
+        call=call,
+        max_in_flight=connection.max_in_flight or base.max_in_flight,
+    )
+
+
+def http_timeout(limits: Limits) -> httpx.Timeout:
+    return httpx.Timeout(limits.read, connect=limits.connect)
+
+
+class BreakerState(StrEnum):
+    CLOSED = "CLOSED"
+    OPEN = "OPEN"
+    HALF_OPEN = "HALF_OPEN"
+
+
+class ConnectionGuard:
+    """Slots, breaker and pause of one connection. Not thread-safe; one event loop."""
+
+    def __init__(
+        self,
+        provider: ProviderName,
+        limits: Limits,
+        *,
+        failure_threshold: int = 5,
+        cooldown_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.provider = provider
+        self.limits = limits
+        self.failure_threshold = failure_threshold
+        self.cooldown_seconds = cooldown_seconds
+        self.clock = clock
+        self.in_flight = 0
+        self.failures = 0  # retryable failures in a row
+        self.opened_at: float | None = None
+        self.paused_until = 0.0
+        self.probing = False
+        self._freed = asyncio.Event()
+
+    @property
+    def state(self) -> BreakerState:
+        if self.opened_at is None:
+            return BreakerState.CLOSED
+        if self.clock() - self.opened_at < self.cooldown_seconds:
+            return BreakerState.OPEN
+        return BreakerState.HALF_OPEN
+
+    def wait_seconds(self) -> float:
+        """How long until a write may start (0: now, if a slot is free)."""
+        now = self.clock()
+        wait = max(0.0, self.paused_until - now)
+        if self.opened_at is not None:
+            wait = max(wait, self.opened_at + self.cooldown_seconds - now)
+        return wait
+
+    def free_slots(self) -> int:
+        if self.wait_seconds() > 0:
+            return 0
+        if self.state is BreakerState.HALF_OPEN:
+            return 0 if self.probing else 1
+        return max(0, self.limits.max_in_flight - self.in_flight)
+
+    def try_reserve(self, *, force: bool = False) -> bool:
+        """Take a slot when one is free; `force` ignores the breaker and pause (not the cap)."""
+        if force and self.in_flight < self.limits.max_in_flight:
+            self.in_flight += 1
+            return True
+        if self.free_slots() <= 0:
+            return False
+        if self.state is BreakerState.HALF_OPEN:
+            self.probing = True
+        self.in_flight += 1
+        return True
+
+    async def reserve(self, timeout: float, *, force: bool = False) -> bool:
+        """Take a slot, waiting up to `timeout` for one to free up; False at once while the breaker
+        is open or the connection paused (unless `force`)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self.try_reserve(force=force):
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0 or (self.wait_seconds() > 0 and not force):
+                return False
+            self._freed.clear()
+            try:
+                await asyncio.wait_for(self._freed.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
+
+    def release(self) -> None:
+        self.in_flight = max(0, self.in_flight - 1)
+        self._freed.set()
+
+    def unreserve(self) -> None:
+        """Give back a slot that was reserved but not used (a probe slot included)."""
+        self.release()
+        self.probing = False
+
+    async def run(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run `call` in a reserved slot within the whole-call timeout; the slot is released after."""
+        try:
+            async with asyncio.timeout(self.limits.call):
+                result = await call()
+        except TimeoutError:
+            self._failed(None)
+            raise ProviderUnavailableError(
+                f"{self.provider.value} did not answer within {self.limits.call:g} s", provider=self.provider
+            ) from None
+        except DomainError as error:
+            self._failed(error)
+            raise
+        except BaseException:
+            self.probing = False
+            raise
+        else:
+            self._succeeded()
+            return result
+        finally:
+            self.release()
+
+    def _succeeded(self) -> None:
+        self.failures, self.opened_at, self.probing = 0, None, False
+
+    def _failed(self, error: DomainError | None) -> None:
+        self.probing = False
+        if isinstance(error, ProviderRateLimitedError):
+            self.paused_until = max(self.paused_until, self.clock() + (error.retry_after or 1.0))
+            return
+        if error is not None and not error.retryable:
+            self._succeeded()  # the provider answered: it is up
+            return
+        self.failures += 1
+        if self.opened_at is not None or self.failures >= self.failure_threshold:
+            self.opened_at = self.clock()  # open, or open again after a failed probe

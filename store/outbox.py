@@ -1,0 +1,301 @@
+"""The delivery outbox on the SQL store: record, claim with a lease, finish, cancel, list.
+
+Claims are two-fold: a lease row per order (`delivery_leases`, primary key = order id) makes one
+holder the only sender for the order, whichever result it sends; the claim columns on the result
+row make cancel and supersede see, on the same row, that it is in flight. On PostgreSQL due rows are
+picked `FOR UPDATE SKIP LOCKED`, so instances claim disjoint work; a lease that is not renewed
+(a crashed instance) expires at `lease_until` and the order can be claimed again. SQLite has one
+instance: its multi-statement transactions are serialised by an in-process lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Executable, Row, delete, exists, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from providers.errors import InvalidInputError, OrderNotFoundError
+from providers.models import AssessmentOrder, AssessmentResult, Delivery, DeliveryState, OrderRef
+from store.interface import DeliveryClaim, DeliveryPage, DeliveryRecord, IdempotencyKeyTaken
+from store.tables import delivery_leases, orders, results
+
+ACTIVE = (DeliveryState.PENDING.value, DeliveryState.RETRYING.value)
+_CURSOR_PREFIX = "delivery:"
+
+
+def delivery_row(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "delivery": delivery.model_dump_json(),
+        "delivery_state": delivery.state.value,
+        "delivery_attempts": delivery.attempts,
+        "delivery_updated_at": delivery.updated_at,
+        "delivery_next_attempt_at": delivery.next_attempt_at,
+    }
+
+
+def _unclaimed(now: datetime) -> ColumnElement[bool]:
+    return or_(results.c.claim_until.is_(None), results.c.claim_until <= now)
+
+
+_RECORD_COLUMNS = (
+    results.c.seq, results.c.id, results.c.order_id, results.c.data, results.c.delivery, results.c.prepared,
+    results.c.request_body, results.c.claimed_by, results.c.claim_until,
+)  # fmt: skip
+
+
+class OutboxStore:
+    """Mixed into `SqlStore`."""
+
+    engine: AsyncEngine
+    _sqlite_lock: asyncio.Lock | None = None
+
+    def _upsert(self, order: AssessmentOrder) -> Executable:
+        raise NotImplementedError
+
+    @contextlib.asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncConnection]:
+        if self.engine.dialect.name != "sqlite":
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        if self._sqlite_lock is None:
+            self._sqlite_lock = asyncio.Lock()
+        async with self._sqlite_lock, self.engine.begin() as conn:
+            yield conn
+
+    def _for_update(self, stmt: Any, *, skip_locked: bool = False) -> Any:
+        if self.engine.dialect.name == "postgresql":
+            return stmt.with_for_update(skip_locked=skip_locked, of=results)
+        return stmt
+
+    # ----------------------------------------------------------------------- record
+
+    async def record_delivery(
+        self,
+        ref: OrderRef,
+        result: AssessmentResult,
+        request_body: dict[str, Any],
+        prepared: dict[str, Any],
+        claim: DeliveryClaim | None,
+    ) -> bool:
+        oid = ref.encode()
+        values = {
+            "id": result.id, "order_id": oid, "connection_id": ref.connection_id,
+            "created_at": result.submitted_at, "idempotency_key": result.update.idempotency_key,
+            "request_body": json.dumps(request_body), "prepared": json.dumps(prepared),
+            "data": result.model_dump_json(exclude={"delivery"}), **delivery_row(result.delivery),
+        }  # fmt: skip
+        try:
+            async with self._tx() as conn:
+                await conn.execute(insert(results).values(**values))
+                await self._supersede(conn, oid, result.id, result.submitted_at)
+                if claim is None:
+                    return False
+                return await self._lease(conn, oid, result.id, claim)
+        except IntegrityError:
+            key = result.update.idempotency_key
+            if key is not None and await self.find_by_idempotency_key(ref, key) is not None:
+                raise IdempotencyKeyTaken(key) from None
+            if not await self._order_exists(oid):
+                raise OrderNotFoundError("No such assessment order.") from None
+            raise
+
+    async def _order_exists(self, oid: str) -> bool:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(select(orders.c.id).where(orders.c.id == oid))).first() is not None
+
+    async def _supersede(self, conn: AsyncConnection, oid: str, newest_id: str, now: datetime) -> None:
+        """Older results of the order that are still waiting are not sent: the newest replaces them."""
+        stmt = select(results.c.seq, results.c.delivery).where(
+            results.c.order_id == oid, results.c.id != newest_id, results.c.delivery_state.in_(ACTIVE),
+            _unclaimed(now),
+        )  # fmt: skip
+        for row in (await conn.execute(self._for_update(stmt))).all():
+            old = Delivery.model_validate_json(row.delivery)
+            gone = old.model_copy(update={"state": DeliveryState.SUPERSEDED, "next_attempt_at": None, "updated_at": now})
+            await conn.execute(update(results).where(results.c.seq == row.seq).values(**delivery_row(gone)))
+
+    async def _lease(self, conn: AsyncConnection, oid: str, result_id: str, claim: DeliveryClaim) -> bool:
+        """Take the order's lease when it is free or expired, and mark the result claimed."""
+        insert_into = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        stmt = insert_into(delivery_leases).values(
+            order_id=oid, result_id=result_id, holder=claim.holder, lease_until=claim.lease_until
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[delivery_leases.c.order_id],
+            set_={k: stmt.excluded[k] for k in ("result_id", "holder", "lease_until")},
+            where=delivery_leases.c.lease_until <= claim.now,
+        )
+        if (await conn.execute(stmt)).rowcount != 1:
+            return False
+        await conn.execute(
+            update(results).where(results.c.id == result_id)
+            .values(claimed_by=claim.holder, claim_until=claim.lease_until)
+        )  # fmt: skip
+        return True
+
+    # ----------------------------------------------------------------------- read
+
+    async def find_by_idempotency_key(self, ref: OrderRef, key: str) -> DeliveryRecord | None:
+        stmt = select(*_RECORD_COLUMNS).where(results.c.order_id == ref.encode(), results.c.idempotency_key == key)
+        return await self._one_record(stmt, None)
+
+    async def get_delivery(self, result_id: str, now: datetime) -> DeliveryRecord | None:
+        return await self._one_record(select(*_RECORD_COLUMNS).where(results.c.id == result_id), now)
+
+    async def _one_record(self, stmt: Any, now: datetime | None) -> DeliveryRecord | None:
+        newer = select(results.c.seq).where(results.c.order_id == stmt.selected_columns.order_id)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+            if row is None:
+                return None
+            later = newer.where(results.c.seq > row.seq).limit(1)
+            newest = (await conn.execute(later)).first() is None
+        return _record(row, now, newest=newest)
+
+    async def list_deliveries(
+        self,
+        states: Sequence[DeliveryState],
+        connection_ids: Sequence[str],
+        *,
+        first: int,
+        after: str | None,
+        now: datetime,
+    ) -> DeliveryPage:
+        if first < 0:
+            raise InvalidInputError("first must not be negative.", field="first")
+        where: list[ColumnElement[bool]] = []
+        if states:
+            where.append(results.c.delivery_state.in_([s.value for s in states]))
+        if connection_ids:
+            where.append(results.c.connection_id.in_(list(connection_ids)))
+        bound = [results.c.seq > _decode_cursor(after)] if after is not None else []
+        page = select(*_RECORD_COLUMNS).where(*where, *bound).order_by(results.c.seq).limit(first + 1)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(page)).all()
+            total = int((await conn.execute(select(func.count()).select_from(results).where(*where))).scalar_one())
+        records = [_record(row, now, newest=True) for row in rows[:first]]
+        cursors = [_encode_cursor(row.seq) for row in rows[:first]]
+        return DeliveryPage(records=records, cursors=cursors, has_next_page=len(rows) > first, total_count=total)
+
+    # ----------------------------------------------------------------------- claim and finish
+
+    async def claim_delivery(
+        self, result_id: str, claim: DeliveryClaim, from_states: Sequence[DeliveryState], delivery: Delivery
+    ) -> DeliveryRecord | None:
+        async with self._tx() as conn:
+            stmt = select(results.c.seq, results.c.order_id).where(
+                results.c.id == result_id, results.c.delivery_state.in_([s.value for s in from_states]),
+                _unclaimed(claim.now),
+            )  # fmt: skip
+            row = (await conn.execute(self._for_update(stmt))).first()
+            if row is None or not await self._lease(conn, row.order_id, result_id, claim):
+                return None
+            await conn.execute(update(results).where(results.c.seq == row.seq).values(**delivery_row(delivery)))
+        return await self.get_delivery(result_id, claim.now)
+
+    async def claim_due(self, claim: DeliveryClaim, slots: Mapping[str, int], limit: int) -> list[DeliveryRecord]:
+        open_connections = [c for c, n in slots.items() if n > 0]
+        if not open_connections or limit <= 0:
+            return []
+        left, taken, orders_seen = dict(slots), [], set()
+        async with self._tx() as conn:
+            stmt = (
+                select(results.c.seq, results.c.id, results.c.order_id, results.c.connection_id)
+                .where(
+                    results.c.delivery_state.in_(ACTIVE), results.c.delivery_next_attempt_at <= claim.now,
+                    _unclaimed(claim.now), results.c.connection_id.in_(open_connections),
+                )
+                .order_by(results.c.delivery_next_attempt_at, results.c.seq)
+                .limit(limit * 2)
+            )  # fmt: skip
+            for row in (await conn.execute(self._for_update(stmt, skip_locked=True))).all():
+                if len(taken) >= limit or left[row.connection_id] <= 0 or row.order_id in orders_seen:
+                    continue
+                orders_seen.add(row.order_id)
+                if await self._lease(conn, row.order_id, row.id, claim):
+                    taken.append(row.id)
+                    left[row.connection_id] -= 1
+        if not taken:
+            return []
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(*_RECORD_COLUMNS).where(results.c.id.in_(taken)))).all()
+        by_id = {row.id: _record(row, claim.now, newest=True) for row in rows}
+        return [by_id[result_id] for result_id in taken]
+
+    async def finish_attempt(
+        self, ref: OrderRef, result_id: str, delivery: Delivery, order: AssessmentOrder | None, holder: str
+    ) -> Delivery:
+        oid = ref.encode()
+        async with self._tx() as conn:
+            if delivery.state is DeliveryState.RETRYING:
+                mine = select(results.c.seq).where(results.c.id == result_id).scalar_subquery()
+                later = select(exists().where(results.c.order_id == oid, results.c.seq > mine))
+                if (await conn.execute(later)).scalar():
+                    delivery = delivery.model_copy(update={"state": DeliveryState.SUPERSEDED, "next_attempt_at": None})
+            row = results.c.id == result_id
+            done = await conn.execute(update(results).where(row, results.c.order_id == oid).values(**delivery_row(delivery)))
+            if done.rowcount != 1:
+                raise LookupError(f"No result {result_id!r} for order {ref!r}.")
+            await conn.execute(
+                update(results).where(row, results.c.claimed_by == holder).values(claimed_by=None, claim_until=None)
+            )
+            if order is not None:
+                await conn.execute(self._upsert(order))
+            await conn.execute(
+                delete(delivery_leases).where(delivery_leases.c.order_id == oid, delivery_leases.c.holder == holder)
+            )
+        return delivery
+
+    async def set_delivery(
+        self, result_id: str, delivery: Delivery, from_states: Sequence[DeliveryState], now: datetime
+    ) -> bool:
+        async with self._tx() as conn:
+            stmt = update(results).where(
+                results.c.id == result_id, results.c.delivery_state.in_([s.value for s in from_states]),
+                _unclaimed(now),
+            )  # fmt: skip
+            return bool((await conn.execute(stmt.values(**delivery_row(delivery)))).rowcount == 1)
+
+    async def release_claims(self, holder: str) -> int:
+        async with self._tx() as conn:
+            held = await conn.execute(
+                update(results).where(results.c.claimed_by == holder).values(claimed_by=None, claim_until=None)
+            )
+            await conn.execute(delete(delivery_leases).where(delivery_leases.c.holder == holder))
+        return int(held.rowcount)
+
+
+def _record(row: Row[Any], now: datetime | None, *, newest: bool) -> DeliveryRecord:
+    document = json.loads(row.data) | {"delivery": json.loads(row.delivery)}
+    claimed = row.claimed_by if row.claim_until is not None and (now is None or row.claim_until > now) else None
+    return DeliveryRecord(
+        ref=OrderRef.parse(row.order_id), result=AssessmentResult.model_validate(document),
+        prepared=json.loads(row.prepared) if row.prepared else None, request_body=json.loads(row.request_body),
+        claimed_by=claimed, newest=newest,
+    )  # fmt: skip
+
+
+def _encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if text.startswith(_CURSOR_PREFIX):
+            return int(text[len(_CURSOR_PREFIX) :])
+    except (binascii.Error, UnicodeError, ValueError):
+        pass
+    raise InvalidInputError("Malformed cursor.", field="after")

@@ -1,0 +1,179 @@
+"""Retry now, cancel, idempotency (input key and `Idempotency-Key` header), one write per order in
+flight, the circuit breaker and the in-flight cap, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from app import Services
+from providers.errors import ErrorCode
+from providers.models import DeliveryState, OrderRef
+from sandbox import Sandboxes, create_sandbox_app
+from tests.conftest import GraphQLClient
+from tests.delivery.conftest import delivery_state, eventually
+from tests.delivery.test_delivery_faults import WRITE, result_input
+from tests.test_graphql_results import find_order, swap_adapter
+
+RETRY = "mutation($id: ID!) { retryDelivery(resultId: $id) { result { id } delivery { state attempts errorCode } } }"
+CANCEL = "mutation($id: ID!) { cancelDelivery(resultId: $id) { order { id } delivery { state } } }"
+
+
+def code_of(body: dict[str, Any]) -> str:
+    return str(body["errors"][0]["extensions"]["code"])
+
+
+async def test_a_refused_write_is_failed_then_retried_by_hand(
+    dgql: GraphQLClient, dservices: Services, sandboxes: Sandboxes
+) -> None:
+    # given the Kombo connection with a key the sandbox refuses (a permanent failure)
+    good = dservices.context.connections["sandbox-kombo"]
+    swap_adapter(dservices, good.model_copy(update={"api_key": "wrong"}), httpx.ASGITransport(app=create_sandbox_app(sandboxes)))
+    order = await find_order(dgql, "KOMBO")
+    body = await dgql(WRITE, {"input": result_input(order["id"], "by hand")})
+    assert code_of(body) == ErrorCode.PROVIDER_AUTH_FAILED
+    ref = OrderRef.parse(order["id"])
+    result = (await dservices.store.latest_results([ref]))[ref]
+    # then it is FAILED and stays so: the deliverer does not retry it
+    await asyncio.sleep(0.3)
+    assert await delivery_state(dservices, order["id"]) is DeliveryState.FAILED
+    assert sum(r.method == "PUT" for r in sandboxes.kombo.received) == 1
+    # when the credentials are fixed and the delivery is retried now
+    swap_adapter(dservices, good, httpx.ASGITransport(app=create_sandbox_app(sandboxes)))
+    retried = (await dgql(RETRY, {"id": result.id}))["data"]["retryDelivery"]
+    assert retried["delivery"] == {"state": "DELIVERED", "attempts": 2, "errorCode": None}
+    assert sandboxes.kombo.results[order["providerOrderId"]]["status"] == "COMPLETED"
+    # and a delivered result cannot be retried or cancelled
+    assert code_of(await dgql(RETRY, {"id": result.id})) == ErrorCode.CONFLICT
+    assert code_of(await dgql(CANCEL, {"id": result.id})) == ErrorCode.CONFLICT
+    assert code_of(await dgql(RETRY, {"id": "no-such-result"})) == ErrorCode.NOT_FOUND
+
+
+async def test_cancel_a_retrying_delivery(
+    dgql: GraphQLClient, dservices: Services, sandboxes: Sandboxes, control: httpx.AsyncClient
+) -> None:
+    order = await find_order(dgql, "STACKONE")
+    await control.post("/stackone/_sandbox/faults", json={"rate_429": 1, "retry_after": 30})
+    written = (await dgql(WRITE, {"input": result_input(order["id"], "never")}))["data"]["updateAssessmentResult"]
+    assert written["delivery"]["state"] == "RETRYING"
+    # when it is cancelled
+    cancelled = (await dgql(CANCEL, {"id": written["result"]["id"]}))["data"]["cancelDelivery"]
+    assert cancelled == {"order": {"id": order["id"]}, "delivery": {"state": "CANCELLED"}}
+    # then it is never sent, even once the provider is back
+    await control.delete("/stackone/_sandbox/faults")
+    await asyncio.sleep(0.4)
+    assert (await control.get("/stackone/_sandbox/faults")).json()["applied"] == {}
+    assert await delivery_state(dservices, order["id"]) is DeliveryState.CANCELLED
+    assert code_of(await dgql(CANCEL, {"id": written["result"]["id"]})) == ErrorCode.CONFLICT
+    assert code_of(await dgql(RETRY, {"id": written["result"]["id"]})) == ErrorCode.CONFLICT
+
+
+async def test_idempotency_key_header(dgql: GraphQLClient, sandboxes: Sandboxes) -> None:
+    order = await find_order(dgql, "UNIFIED_TO")
+    send = dgql.http.post
+    payload = {"query": WRITE, "variables": {"input": result_input(order["id"], "once")}}
+    first = (await send("/graphql", json=payload, headers={"Idempotency-Key": "h-1"})).json()
+    writes = len(sandboxes.unified_to.received)
+    # the same key and input: the first result, no second write
+    again = (await send("/graphql", json=payload, headers={"Idempotency-Key": "h-1"})).json()
+    first_id = first["data"]["updateAssessmentResult"]["result"]["id"]
+    assert again["data"]["updateAssessmentResult"]["result"]["id"] == first_id
+    assert len(sandboxes.unified_to.received) == writes
+    # the same key in the input instead of the header is the same request
+    keyed = {"query": WRITE, "variables": {"input": {**result_input(order["id"], "once"), "idempotencyKey": "h-1"}}}
+    assert (await send("/graphql", json=keyed)).json()["data"]["updateAssessmentResult"]["result"]["id"] == first_id
+    # another input under the key: CONFLICT; header and input keys that differ: BAD_USER_INPUT
+    other = {"query": WRITE, "variables": {"input": result_input(order["id"], "twice")}}
+    assert code_of((await send("/graphql", json=other, headers={"Idempotency-Key": "h-1"})).json()) == "CONFLICT"
+    mixed = (await send("/graphql", json=keyed, headers={"Idempotency-Key": "h-2"})).json()
+    assert code_of(mixed) == "BAD_USER_INPUT"
+
+
+async def test_concurrent_repeats_of_one_key_write_once(dgql: GraphQLClient, sandboxes: Sandboxes) -> None:
+    order = await find_order(dgql, "STACKONE")
+    payload = {"query": WRITE, "variables": {"input": {**result_input(order["id"], "x"), "idempotencyKey": "k"}}}
+    bodies = await asyncio.gather(*(dgql.http.post("/graphql", json=payload) for _ in range(8)))
+    ids = {b.json()["data"]["updateAssessmentResult"]["result"]["id"] for b in bodies}
+    assert len(ids) == 1
+    assert sandboxes.stackone.faults.applied == {order["providerOrderId"]: 1}
+
+
+async def test_never_two_writes_for_one_order_in_flight(
+    dgql: GraphQLClient, dservices: Services, control: httpx.AsyncClient
+) -> None:
+    # given a slow provider failing a third of the writes
+    order = await find_order(dgql, "STACKONE")
+    await control.post("/stackone/_sandbox/faults", json={"latency_ms": [20, 40], "rate_500": 0.33, "seed": 7})
+    # when ten results for one order are written at once
+    inputs = [result_input(order["id"], f"v{i}") for i in range(10)]
+    await asyncio.gather(*(dgql(WRITE, {"input": i}) for i in inputs))
+    # then every write settles, the sandbox never saw two writes for the order at once,
+    # and the newest result recorded is what the provider holds
+    ref = OrderRef.parse(order["id"])
+    await control.delete("/stackone/_sandbox/faults")
+
+    async def settled() -> bool:
+        return await delivery_state(dservices, order["id"]) is DeliveryState.DELIVERED
+
+    await eventually(settled)
+    faults = (await control.get("/stackone/_sandbox/faults")).json()
+    assert faults["overlaps"] == [] and faults["max_in_flight"] == 1
+    newest = (await dservices.store.latest_results([ref]))[ref]
+    box_summary = (await control.get("/stackone/_sandbox/requests")).json()
+    applied = [r for r in box_summary if r["method"] == "PATCH" and r["status"] == 200]
+    assert applied[-1]["body"]["summary"] == newest.update.summary
+
+
+async def test_breaker_opens_queues_and_recovers(
+    dgql: GraphQLClient, dservices: Services, sandboxes: Sandboxes, control: httpx.AsyncClient
+) -> None:
+    # given StackOne failing everything
+    await control.post("/stackone/_sandbox/faults", json={"rate_500": 1})
+    orders = (await dgql(
+        '{ assessmentOrders(first: 10, filter: {providers: [STACKONE]}) { edges { node { id } } } }'
+    ))["data"]["assessmentOrders"]["edges"]  # fmt: skip
+    ids = [e["node"]["id"] for e in orders][:5]
+    payloads = []
+    for order_id in ids:
+        payloads.append((await dgql(WRITE, {"input": result_input(order_id, "b")}))["data"]["updateAssessmentResult"])
+    # then after three failures in a row the breaker opens: later writes are queued, not sent
+    queued = [p for p in payloads if p["delivery"]["state"] == "PENDING"]
+    assert queued and all(p["delivery"]["attempts"] == 0 for p in queued)
+    assert all("queued" in p["delivery"]["errorMessage"] for p in queued)
+    assert dservices.context.dispatch.guards["sandbox-stackone"].failures >= 3
+    # when StackOne recovers, the probe closes the breaker and every result is delivered once
+    await control.delete("/stackone/_sandbox/faults")
+
+    async def all_delivered() -> bool:
+        return all([await delivery_state(dservices, i) is DeliveryState.DELIVERED for i in ids])
+
+    await eventually(all_delivered)
+    assert sorted(sandboxes.stackone.faults.applied.values()) == [1] * len(ids)
+
+
+async def test_in_flight_cap_keeps_below_the_provider_limit(
+    dgql: GraphQLClient, dservices: Services, sandboxes: Sandboxes, control: httpx.AsyncClient
+) -> None:
+    # given a provider refusing more than 2 concurrent writes (Kombo-style), and our cap at 2
+    conn = dservices.context.connections["sandbox-stackone"].model_copy(update={"max_in_flight": 2})
+    dservices.context.dispatch.guards.pop(conn.id, None)
+    swap_adapter(dservices, conn, httpx.ASGITransport(app=create_sandbox_app(sandboxes)))
+    await control.post("/stackone/_sandbox/faults", json={"concurrency_limit": 2, "latency_ms": [50, 50]})
+    edges = (await dgql(
+        '{ assessmentOrders(first: 20, filter: {providers: [STACKONE]}) { edges { node { id } } } }'
+    ))["data"]["assessmentOrders"]["edges"]  # fmt: skip
+    ids = [e["node"]["id"] for e in edges]
+    assert len(ids) >= 4
+    # when results for all of them are written at once
+    await asyncio.gather(*(dgql(WRITE, {"input": result_input(i, "capped")}) for i in ids))
+
+    async def all_delivered() -> bool:
+        return all([await delivery_state(dservices, i) is DeliveryState.DELIVERED for i in ids])
+
+    # then all are delivered, never more than 2 at once, and the provider never refused one
+    await eventually(all_delivered)
+    faults = (await control.get("/stackone/_sandbox/faults")).json()
+    assert faults["max_in_flight"] <= 2 and "concurrency" not in faults["injected"]
+

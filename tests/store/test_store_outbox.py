@@ -1,0 +1,95 @@
+"""The delivery outbox on SQLite and PostgreSQL: one lease per order, expiry, supersede, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from providers.models import Delivery, DeliveryState
+from store import SqlStore
+from store.interface import DeliveryClaim
+from tests.store.store_samples import T0, make_order, make_result, ref_of
+
+
+def claim(holder: str, at: float = 0, lease: float = 30) -> DeliveryClaim:
+    now = T0 + timedelta(seconds=at)
+    return DeliveryClaim(holder=holder, now=now, lease_until=now + timedelta(seconds=lease))
+
+
+def due(result_id: str, at: float = 0):  # type: ignore[no-untyped-def]
+    result = make_result(result_id)
+    delivery = Delivery(state=DeliveryState.PENDING, updated_at=T0, next_attempt_at=T0 + timedelta(seconds=at))
+    return result.model_copy(update={"delivery": delivery})
+
+
+async def test_one_holder_per_order_until_the_lease_expires(store: SqlStore) -> None:
+    order = make_order("o-1")
+    await store.upsert_order(order)
+    # given a result recorded and claimed by instance A (which then crashes)
+    assert await store.record_delivery(ref_of(order), due("r-1"), {}, {"body": {}}, claim("A", lease=10))
+    # then nobody else gets it while the lease runs ...
+    assert await store.claim_due(claim("B", at=5), {"conn-a": 5}, 10) == []
+    # ... and B takes it once the lease has expired
+    taken = await store.claim_due(claim("B", at=11), {"conn-a": 5}, 10)
+    assert [r.result.id for r in taken] == ["r-1"] and taken[0].claimed_by == "B"
+
+
+async def test_concurrent_claims_never_share_an_order(store: SqlStore) -> None:
+    orders = [make_order(f"o-{i}") for i in range(20)]
+    for i, order in enumerate(orders):
+        await store.upsert_order(order)
+        await store.record_delivery(ref_of(order), due(f"r-{i}"), {}, {"body": {}}, None)
+    # when four instances claim at the same moment
+    batches = await asyncio.gather(*(store.claim_due(claim(h, at=1), {"conn-a": 20}, 8) for h in "ABCD"))
+    # then no result is claimed twice (rows another instance is claiming are skipped, not waited
+    # for), and the next passes claim the rest
+    ids = [r.result.id for batch in batches for r in batch]
+    assert len(ids) == len(set(ids)) and ids
+    while len(ids) < 20:
+        more = await store.claim_due(claim("E", at=1), {"conn-a": 20}, 8)
+        assert more
+        ids += [r.result.id for r in more]
+    assert sorted(ids) == sorted(f"r-{i}" for i in range(20))
+
+
+async def test_a_newer_result_supersedes_a_waiting_one_and_waits_for_one_in_flight(store: SqlStore) -> None:
+    order = make_order("o-1")
+    ref = ref_of(order)
+    await store.upsert_order(order)
+    await store.record_delivery(ref, due("r-1"), {}, {"body": {}}, None)
+    # a newer result replaces the waiting one
+    assert await store.record_delivery(ref, due("r-2"), {}, {"body": {}}, claim("A"))
+    first = await store.get_delivery("r-1", T0)
+    assert first is not None and first.result.delivery.state is DeliveryState.SUPERSEDED and not first.newest
+    # a third one, while r-2 is in flight, is queued behind it (no lease) ...
+    assert not await store.record_delivery(ref, due("r-3"), {}, {"body": {}}, claim("B"))
+    # ... r-2's failure is then superseded rather than retried, and the lease is free for r-3
+    retrying = Delivery(state=DeliveryState.RETRYING, attempts=1, next_attempt_at=T0)
+    stored = await store.finish_attempt(ref, "r-2", retrying, None, "A")
+    assert stored.state is DeliveryState.SUPERSEDED
+    assert [r.result.id for r in await store.claim_due(claim("B", at=1), {"conn-a": 5}, 5)] == ["r-3"]
+
+
+async def test_cancel_only_what_is_not_in_flight(store: SqlStore) -> None:
+    order = make_order("o-1")
+    await store.upsert_order(order)
+    await store.record_delivery(ref_of(order), due("r-1"), {}, {"body": {}}, claim("A"))
+    cancelled = Delivery(state=DeliveryState.CANCELLED)
+    waiting = (DeliveryState.PENDING, DeliveryState.RETRYING)
+    assert not await store.set_delivery("r-1", cancelled, waiting, T0)  # A is sending it
+    assert await store.release_claims("A") == 1
+    assert await store.set_delivery("r-1", cancelled, waiting, T0)
+    assert await store.claim_due(claim("B", at=1), {"conn-a": 5}, 5) == []
+
+
+async def test_deliveries_list_by_state_pages_forward(store: SqlStore) -> None:
+    for i in range(5):
+        order = make_order(f"o-{i}")
+        await store.upsert_order(order)
+        await store.record_delivery(ref_of(order), due(f"r-{i}"), {}, {"body": {}}, None)
+    page = await store.list_deliveries([DeliveryState.PENDING], [], first=3, after=None, now=T0)
+    assert [r.result.id for r in page.records] == ["r-0", "r-1", "r-2"] and page.has_next_page
+    rest = await store.list_deliveries([DeliveryState.PENDING], [], first=3, after=page.cursors[-1], now=T0)
+    assert [r.result.id for r in rest.records] == ["r-3", "r-4"] and not rest.has_next_page
+    assert page.total_count == 5
+    assert (await store.list_deliveries([DeliveryState.FAILED], [], first=3, after=None, now=T0)).total_count == 0
