@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -13,6 +13,7 @@ from providers.models import (
     AssessmentOrder,
     AssessmentResult,
     Delivery,
+    DeliveryState,
     OrderRef,
     OrderStatus,
     ProviderName,
@@ -90,6 +91,42 @@ class SyncState(BaseModel):
     orders_seen: int = 0
 
 
+class IdempotencyKeyTaken(Exception):
+    """A result with this idempotency key is already recorded for the order."""
+
+
+class DeliveryClaim(BaseModel):
+    """Who claims a delivery, and until when: the lease on the order's writes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    holder: str
+    now: datetime
+    lease_until: datetime
+
+
+class DeliveryRecord(BaseModel):
+    """A recorded result with what its attempts send."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    ref: OrderRef
+    result: AssessmentResult
+    prepared: dict[str, Any] | None  # the PreparedWrite as JSON; None for rows older than 0004
+    request_body: dict[str, Any]
+    claimed_by: str | None = None  # set while an instance holds it (unexpired)
+    newest: bool = True  # no later result exists for the order
+
+
+class DeliveryPage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    records: list[DeliveryRecord]
+    cursors: list[str]
+    has_next_page: bool
+    total_count: int
+
+
 class PersistedDocument(BaseModel):
     """A GraphQL document registered by APQ (`source="apq"`) or loaded from a trusted-document manifest."""
 
@@ -157,6 +194,62 @@ class Store(Protocol):
         from, or None when another run holds it. Atomic across instances."""
 
     async def save_sync_state(self, state: SyncState) -> None: ...
+
+    # ----------------------------------------------------------------------- delivery (outbox)
+
+    async def record_delivery(
+        self,
+        ref: OrderRef,
+        result: AssessmentResult,
+        request_body: dict[str, Any],
+        prepared: dict[str, Any],
+        claim: DeliveryClaim | None,
+    ) -> bool:
+        """Insert a result (its delivery PENDING or queued) in one transaction that also marks older
+        undelivered, unclaimed results of the order SUPERSEDED and, given `claim`, leases the order.
+        True when the lease was taken. `IdempotencyKeyTaken` when the key is already used."""
+
+    async def find_by_idempotency_key(self, ref: OrderRef, key: str) -> DeliveryRecord | None: ...
+
+    async def get_delivery(self, result_id: str, now: datetime) -> DeliveryRecord | None: ...
+
+    async def claim_delivery(
+        self, result_id: str, claim: DeliveryClaim, from_states: Sequence[DeliveryState], delivery: Delivery
+    ) -> DeliveryRecord | None:
+        """Lease the result's order and claim the result when it is in `from_states` and nobody holds
+        it; its delivery becomes `delivery`. None when that is not possible."""
+
+    async def claim_due(
+        self, claim: DeliveryClaim, slots: Mapping[str, int], limit: int
+    ) -> list[DeliveryRecord]:
+        """Claim up to `limit` PENDING/RETRYING deliveries due at `claim.now`, at most `slots[c]` of
+        connection `c`, oldest due first; one per order, never an order leased by someone else."""
+
+    async def finish_attempt(
+        self, ref: OrderRef, result_id: str, delivery: Delivery, order: AssessmentOrder | None, holder: str
+    ) -> Delivery:
+        """Store an attempt's outcome (a RETRYING outcome of a result that is no longer the newest
+        becomes SUPERSEDED), replace the order when given, release `holder`'s lease and claim.
+        Returns the delivery stored."""
+
+    async def set_delivery(
+        self, result_id: str, delivery: Delivery, from_states: Sequence[DeliveryState], now: datetime
+    ) -> bool:
+        """Replace the delivery of an unclaimed result in `from_states`; False otherwise."""
+
+    async def release_claims(self, holder: str) -> int:
+        """Drop every lease and claim `holder` has (graceful shutdown); how many results were held."""
+
+    async def list_deliveries(
+        self,
+        states: Sequence[DeliveryState],
+        connection_ids: Sequence[str],
+        *,
+        first: int,
+        after: str | None,
+        now: datetime,
+    ) -> DeliveryPage:
+        """Results by delivery state (all states when empty), oldest first."""
 
     async def save_persisted_documents(self, documents: Sequence[PersistedDocument], *, replace: bool) -> int:
         """Store documents by (source, id): `replace` overwrites (manifests), otherwise the first
