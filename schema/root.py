@@ -7,6 +7,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.federation.schema_directives import Cost, ListSize
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
@@ -25,6 +26,7 @@ SDL_PATH = Path(__file__).with_name("schema.graphql")
 # Scopes a client needs (SDL @requiresScopes; the HTTP edge enforces them too).
 READ_ORDERS = "orders:read"
 WRITE_RESULTS = "results:write"
+MUTATION_COST = 10  # @cost of a mutation that calls a provider (objects cost 1, scalars 0)
 
 
 @strawberry.type(description="An order in a list, with its cursor.")
@@ -77,6 +79,9 @@ class Query(DeliveryQueries):
     @strawberry.federation.field(
         description="Orders from every connection, newest first by default.",
         authenticated=True, requires_scopes=[[READ_ORDERS]],
+        # Demand control (IBM cost spec): a page's size is its `first`/`last`, and it sizes `edges`.
+        directives=[ListSize(slicing_arguments=["first", "last"], sized_fields=["edges"], assumed_size=20,
+                             require_one_slicing_argument=False)],
     )
     async def assessment_orders(
         self,
@@ -109,7 +114,7 @@ class Query(DeliveryQueries):
 class Mutation(DeliveryMutations):
     @strawberry.federation.mutation(
         description="Write an assessment result back to the order's provider.",
-        authenticated=True, requires_scopes=[[WRITE_RESULTS]],
+        authenticated=True, requires_scopes=[[WRITE_RESULTS]], directives=[Cost(weight=MUTATION_COST)],
     )
     async def update_assessment_result(
         self, info: Info[GraphQLContext, None], input: UpdateAssessmentResultInput
@@ -126,7 +131,7 @@ class Mutation(DeliveryMutations):
     @strawberry.federation.mutation(
         description="Read a Kombo connection's new orders now (the background poller does the same). "
         "Provider failures come back as `errorCode`; a sync already running is not started twice.",
-        authenticated=True, requires_scopes=[[READ_ORDERS]],
+        authenticated=True, requires_scopes=[[READ_ORDERS]], directives=[Cost(weight=MUTATION_COST)],
     )
     async def sync_connection(
         self, info: Info[GraphQLContext, None], connection_id: strawberry.ID
@@ -158,7 +163,7 @@ def build_schema() -> ServiceSchema:
         # the validated document over in the context; without one, Strawberry validates as usual.
         extensions=[CodedErrors],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
-        federation_version="2.5",
+        federation_version="2.9",
     )
 
 

@@ -10,7 +10,7 @@ from providers.errors import ErrorCode
 from server.clients import Authenticator, Principal, RateLimiter
 from server.documents import DocumentPreparer, Operation, Prepared, root_field_scopes
 from server.errors import RequestError
-from server.limits import check_cost, check_shape
+from server.limits import check_cost, check_shape, cost_model
 from server.persisted import PersistedQueries
 from server.settings import Settings
 from store import Store
@@ -32,6 +32,7 @@ class Edge:
         self.persisted = PersistedQueries(store)
         self.preparer = DocumentPreparer(schema._schema, max_tokens=settings.limits.max_tokens)
         self.scopes = root_field_scopes(schema)
+        self.cost_model = cost_model(schema)
 
     @property
     def graphiql(self) -> bool:
@@ -71,7 +72,7 @@ class Edge:
 
     def check_limits(self, prepared: Prepared, operation: Operation, variables: Mapping[str, Any]) -> None:
         check_shape(operation, self.settings.limits)
-        check_cost(self.schema._schema, operation, prepared.fragments, variables, self.settings.limits)
+        check_cost(self.schema._schema, self.cost_model, operation, prepared.fragments, variables, self.settings.limits)
 
 
 def without_suggestions(message: str) -> str:

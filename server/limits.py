@@ -1,10 +1,10 @@
 """Request limits: body size, depth, aliases, root fields, tokens, estimated cost, deadline.
 
-The cost estimate follows the IBM GraphQL cost directive spec as Apollo's demand control applies it:
-an object costs 1, a scalar or enum 0, a mutation root field 10; a list multiplies its items by its
-size, taken from the slicing argument (`first`/`last`, the length of `representations`) when given,
-else an assumed size. `@listSize(sizedFields: ["edges"])` semantics: the size of a connection applies
-to its `edges`.
+The cost estimate follows the IBM GraphQL cost directive spec as Apollo's demand control applies it,
+reading `@cost` and `@listSize` from the schema: an object costs 1, a scalar or enum 0, a field with
+`@cost(weight:)` its weight; a list multiplies its items by its size, taken from a slicing argument
+(`first`/`last`; the length of `representations` for `_entities`) when given, else its
+`assumedSize` (10 without one). With `sizedFields: ["edges"]` a connection's size applies to its `edges`.
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ from graphql import (
     is_list_type,
 )
 from pydantic import BaseModel, ConfigDict
+from strawberry.federation.schema_directives import Cost
+from strawberry.federation.schema_directives import ListSize as ListSizeDirective
 
 from providers.errors import ErrorCode
 from server.documents import Operation
 from server.errors import RequestError
 
-MUTATION_WEIGHT = 10
 DEFAULT_LIST_SIZE = 10
 
 
@@ -62,10 +63,36 @@ class ListSize:
     assumed: int = DEFAULT_LIST_SIZE
 
 
-LIST_SIZES: dict[tuple[str, str], ListSize] = {
-    ("Query", "assessmentOrders"): ListSize(("first", "last"), ("edges",), assumed=20),
-    ("Query", "_entities"): ListSize(("representations",), assumed=100),
-}
+# Strawberry generates `_entities`, so no directive can be put on it.
+FEDERATION_LIST_SIZES = {("Query", "_entities"): ListSize(("representations",), assumed=100)}
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """`@cost` weights and `@listSize` of the schema's fields, by (type name, field name)."""
+
+    weights: dict[tuple[str, str], int]
+    list_sizes: dict[tuple[str, str], ListSize]
+
+
+def cost_model(strawberry_schema: Any) -> CostModel:
+    """Read `@cost` and `@listSize` from every object type's fields."""
+    weights: dict[tuple[str, str], int] = {}
+    sizes: dict[tuple[str, str], ListSize] = dict(FEDERATION_LIST_SIZES)
+    for type_name, graphql_type in strawberry_schema._schema.type_map.items():
+        if type_name.startswith("__") or not isinstance(graphql_type, GraphQLObjectType):
+            continue
+        for name in graphql_type.fields:
+            definition = strawberry_schema.get_field_for_type(name, type_name)
+            for directive in getattr(definition, "directives", None) or ():
+                if isinstance(directive, Cost):
+                    weights[(type_name, name)] = directive.weight
+                elif isinstance(directive, ListSizeDirective):
+                    sizes[(type_name, name)] = ListSize(
+                        tuple(directive.slicing_arguments or ()), tuple(directive.sized_fields or ()),
+                        directive.assumed_size or DEFAULT_LIST_SIZE,
+                    )  # fmt: skip
+    return CostModel(weights, sizes)
 
 
 def check_shape(operation: Operation, limits: Limits) -> None:
@@ -82,12 +109,13 @@ def check_shape(operation: Operation, limits: Limits) -> None:
 
 def check_cost(
     schema: GraphQLSchema,
+    model: CostModel,
     operation: Operation,
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
     limits: Limits,
 ) -> int:
-    cost = estimate_cost(schema, operation, fragments, variables)
+    cost = estimate_cost(schema, model, operation, fragments, variables)
     if cost > limits.max_cost:
         raise RequestError(
             ErrorCode.COST_ESTIMATED_TOO_EXPENSIVE,
@@ -100,6 +128,7 @@ def check_cost(
 
 def estimate_cost(
     schema: GraphQLSchema,
+    model: CostModel,
     operation: Operation,
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
@@ -110,42 +139,42 @@ def estimate_cost(
     defaults = {
         d.variable.name.value: d.default_value for d in operation.node.variable_definitions or ()
     }
-    estimator = _Estimator(schema, fragments, variables, defaults)
-    weight = MUTATION_WEIGHT if operation.type == "mutation" else None
-    return estimator.selections(root, operation.node.selection_set, {}, root_weight=weight)
+    estimator = _Estimator(schema, model, fragments, variables, defaults)
+    return estimator.selections(root, operation.node.selection_set, {})
 
 
 class _Estimator:
     def __init__(
         self,
         schema: GraphQLSchema,
+        model: CostModel,
         fragments: Mapping[str, FragmentDefinitionNode],
         variables: Mapping[str, Any],
         defaults: Mapping[str, Any],
     ) -> None:
-        self.schema, self.fragments, self.variables, self.defaults = schema, fragments, variables, defaults
+        self.schema, self.model, self.fragments = schema, model, fragments
+        self.variables, self.defaults = variables, defaults
 
     def selections(
         self,
         parent: GraphQLCompositeType,
         selection_set: SelectionSetNode | None,
         sizes: Mapping[str, int],
-        root_weight: int | None = None,
     ) -> int:
         total = 0
         for selection in selection_set.selections if selection_set else ():
             if isinstance(selection, FieldNode):
-                total += self.field(parent, selection, sizes.get(selection.name.value), root_weight)
+                total += self.field(parent, selection, sizes.get(selection.name.value))
             elif isinstance(selection, InlineFragmentNode):
                 typed = self._type(selection.type_condition.name.value if selection.type_condition else None, parent)
-                total += self.selections(typed, selection.selection_set, sizes, root_weight)
+                total += self.selections(typed, selection.selection_set, sizes)
             elif isinstance(selection, FragmentSpreadNode) and selection.name.value in self.fragments:
                 fragment = self.fragments[selection.name.value]
                 typed = self._type(fragment.type_condition.name.value, parent)
-                total += self.selections(typed, fragment.selection_set, sizes, root_weight)
+                total += self.selections(typed, fragment.selection_set, sizes)
         return total
 
-    def field(self, parent: GraphQLCompositeType, node: FieldNode, size: int | None, root_weight: int | None) -> int:
+    def field(self, parent: GraphQLCompositeType, node: FieldNode, size: int | None) -> int:
         name = node.name.value
         if name.startswith("__") or not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
             return 0
@@ -153,8 +182,8 @@ class _Estimator:
         if definition is None:
             return 0
         named = get_named_type(definition.type)
-        weight = root_weight if root_weight is not None else int(is_composite_type(named))
-        list_size = LIST_SIZES.get((parent.name, name), ListSize())
+        weight = self.model.weights.get((parent.name, name), int(is_composite_type(named)))
+        list_size = self.model.list_sizes.get((parent.name, name), ListSize())
         slicing = self._slice(node, list_size)
         child_sizes = {f: slicing or list_size.assumed for f in list_size.sized_fields}
         children = self.selections(named, node.selection_set, child_sizes) if is_composite_type(named) else 0  # type: ignore[arg-type]

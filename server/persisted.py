@@ -1,13 +1,15 @@
 """Persisted queries: Apollo's APQ protocol and trusted documents (manifests), with per-client safelists.
 
 Documents live in the store (shared by every instance); an in-process cache of found ids sits in
-front. Unknown ids are not cached, so a document registered on another instance is found at once.
+front (for CACHE_SECONDS). Unknown ids are not cached, so a document registered on another instance
+is found at once. An APQ document is stored only once it has parsed and validated.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +24,8 @@ from store.interface import PersistedDocument
 
 APQ = "apq"
 MANIFEST_FORMAT = "apollo-persisted-query-manifest"
+# A manifest reloaded on another instance is seen here within this time (APQ documents never change).
+CACHE_SECONDS = 60.0
 NOT_FOUND_HEADERS = {"Cache-Control": "private, no-cache, must-revalidate"}
 OPERATION_TYPES = ("query", "mutation", "subscription")
 
@@ -32,10 +36,13 @@ def sha256_hex(text: str) -> str:
 
 @dataclass(frozen=True)
 class Resolved:
-    """The text to run; `persisted` documents are prepared once and kept prepared."""
+    """The text to run; `persisted` documents are prepared once and kept prepared.
+
+    `register` is the APQ hash to store once the text has parsed and validated (never before)."""
 
     text: str
     persisted: bool
+    register: str | None = None
 
 
 def parse_manifest(data: Any, source: str) -> list[PersistedDocument]:
@@ -96,7 +103,7 @@ class PersistedQueries:
 
     def __init__(self, store: Callable[[], Store], cache_size: int = 2000) -> None:
         self._store = store
-        self._cache: OrderedDict[str, tuple[PersistedDocument, ...]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, tuple[PersistedDocument, ...]]] = OrderedDict()
         self._cache_size = cache_size
 
     async def load(self, documents: Sequence[PersistedDocument]) -> int:
@@ -119,8 +126,7 @@ class PersistedQueries:
             if sha256_hex(query) != wanted:
                 raise RequestError(ErrorCode.PERSISTED_QUERY_HASH_MISMATCH, "provided sha does not match query", 400)
             if not safelist:
-                await self._register(wanted, query)
-                return Resolved(query, persisted=True)
+                return Resolved(query, persisted=True, register=wanted)
         found = [d for d in await self._by("id", wanted) if _permitted(d, principal)]
         if not found:
             if safelist:
@@ -154,9 +160,10 @@ class PersistedQueries:
             raise RequestError(ErrorCode.QUERY_NOT_IN_SAFELIST, "QueryNotInSafelist", 403)
         return Resolved(query, persisted=True)
 
-    async def _register(self, sha: str, query: str) -> None:
+    async def register(self, sha: str, query: str) -> None:
+        """Store an APQ document for every instance (a valid one: the view checks first)."""
         key = f"id:{sha}"
-        if any(d.source == APQ for d in self._cache.get(key, ())):
+        if any(d.source == APQ for d in self._cached(key) or ()):
             return
         document = PersistedDocument(id=sha, body=query, source=APQ, body_hash=sha)
         await self._store().save_persisted_documents([document], replace=False)
@@ -165,19 +172,25 @@ class PersistedQueries:
 
     async def _by(self, kind: str, value: str) -> tuple[PersistedDocument, ...]:
         key = f"{kind}:{value}"
-        found = self._cache.get(key)
+        found = self._cached(key)
         if found is not None:
-            self._cache.move_to_end(key)
             return found
         store = self._store()
         rows = await (store.find_persisted_documents(ids=[value]) if kind == "id"
                       else store.find_persisted_documents(body_hashes=[value]))  # fmt: skip
         found = tuple(rows)
         if found:
-            self._cache[key] = found
+            self._cache[key] = (time.monotonic() + CACHE_SECONDS, found)
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return found
+
+    def _cached(self, key: str) -> tuple[PersistedDocument, ...] | None:
+        entry = self._cache.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        self._cache.move_to_end(key)
+        return entry[1]
 
 
 def _permitted(document: PersistedDocument, principal: Principal) -> bool:

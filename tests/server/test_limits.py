@@ -47,6 +47,14 @@ async def test_cost_counts_list_sizes_from_variables(build: Build) -> None:
     assert refused["errors"][0]["extensions"]["cost"] == {"estimated": 151, "max": 100}
 
 
+async def test_cost_reads_the_schemas_cost_directive(build: Build) -> None:
+    _, caller = await build(limits=Limits(max_cost=9))
+    refused = await caller.query('mutation { syncConnection(connectionId: "sandbox-kombo") { finished } }')
+    assert refused["errors"][0]["extensions"] == {
+        "code": "COST_ESTIMATED_TOO_EXPENSIVE", "cost": {"estimated": 10, "max": 9},  # @cost(weight: 10)
+    }  # fmt: skip
+
+
 async def test_body_size_limit_is_413(build: Build) -> None:
     _, caller = await build(limits=Limits(max_body_bytes=1000))
     response = await caller.post({"query": "{ __typename }", "variables": {"pad": "x" * 2000}})

@@ -66,6 +66,17 @@ async def test_apq_unknown_hash_then_register_then_hash_only(build: Build) -> No
     assert registered["data"]["assessmentOrders"]["totalCount"] > 0
 
 
+async def test_apq_stores_only_documents_that_validate(build: Build) -> None:
+    services, caller = await build()
+    bad = "{ nope }"
+    refused = (await caller.post({"query": bad, "extensions": apq(sha256_hex(bad))})).json()
+    assert codes(refused) == [ErrorCode.GRAPHQL_VALIDATION_FAILED]
+    assert await services.store.find_persisted_documents(ids=[sha256_hex(bad)]) == []
+    assert codes((await caller.post({"extensions": apq(sha256_hex(bad))})).json()) == [
+        ErrorCode.PERSISTED_QUERY_NOT_FOUND
+    ]
+
+
 async def test_apq_hash_mismatch_and_unsupported_version(build: Build) -> None:
     _, caller = await build()
     mismatch = await caller.post({"query": COUNT, "extensions": apq(sha256_hex(FIRST))})
