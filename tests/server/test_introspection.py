@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from graphql import get_introspection_query
+
 from providers.errors import ErrorCode
 from server.clients import ClientConfig, hash_api_key
 from tests.server.conftest import CLIENTS, READ_WRITE, Build, codes
@@ -58,3 +60,9 @@ async def test_no_suggestions_leak_when_introspection_is_off(build: Build) -> No
                                 "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}]}  # fmt: skip
     enum = await prod.query(ENUM_TYPO, {"p": "KOMB"})
     assert codes(enum) == [ErrorCode.BAD_USER_INPUT] and "Did you mean" not in enum["errors"][0]["message"]
+
+
+async def test_graphiqls_full_introspection_query_fits_the_default_limits(build: Build) -> None:
+    _, dev = await build()
+    body = await dev.query(get_introspection_query(descriptions=True, directive_is_repeatable=True))
+    assert "errors" not in body and body["data"]["__schema"]["queryType"] == {"name": "Query"}
