@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.federation.schema_directives import Cost
 from strawberry.types import Info
 
 from providers import models
@@ -13,6 +14,9 @@ from schema.enums import DeliveryState
 from schema.types import AssessmentOrder, AssessmentResult, Delivery
 
 MAX_KEY_LENGTH = 255
+# The scopes of schema/root.py (not imported: root imports this module).
+READ_ORDERS, WRITE_RESULTS = "orders:read", "results:write"
+RETRY_COST = 10  # like a mutation that calls a provider
 
 
 def idempotency_header(info: Info[GraphQLContext, None]) -> str | None:
@@ -79,8 +83,9 @@ class DeliveryPayload:
 
 @strawberry.type
 class DeliveryQueries:
-    @strawberry.field(
-        description="Recorded results by delivery state (e.g. RETRYING, FAILED), oldest first, at most 100 a page."
+    @strawberry.federation.field(
+        description="Recorded results by delivery state (e.g. RETRYING, FAILED), oldest first, at most 100 a page.",
+        authenticated=True, requires_scopes=[[READ_ORDERS]],
     )
     async def deliveries(
         self,
@@ -108,16 +113,18 @@ class DeliveryQueries:
 
 @strawberry.type
 class DeliveryMutations:
-    @strawberry.mutation(
+    @strawberry.federation.mutation(
         description="Send a FAILED or RETRYING delivery now, without waiting for its next attempt. "
-        "Answers like updateAssessmentResult; CONFLICT for other states or when a newer result exists."
+        "Answers like updateAssessmentResult; CONFLICT for other states or when a newer result exists.",
+        authenticated=True, requires_scopes=[[WRITE_RESULTS]], directives=[Cost(weight=RETRY_COST)],
     )
     async def retry_delivery(self, info: Info[GraphQLContext, None], result_id: strawberry.ID) -> DeliveryPayload:
         return DeliveryPayload.from_domain(await delivery.retry_delivery(info.context.app, result_id))
 
-    @strawberry.mutation(
+    @strawberry.federation.mutation(
         description="Cancel a PENDING or RETRYING delivery; CONFLICT when it is being sent right now or is "
-        "already delivered, failed or cancelled."
+        "already delivered, failed or cancelled.",
+        authenticated=True, requires_scopes=[[WRITE_RESULTS]],
     )
     async def cancel_delivery(self, info: Info[GraphQLContext, None], result_id: strawberry.ID) -> DeliveryPayload:
         return DeliveryPayload.from_domain(await delivery.cancel_delivery(info.context.app, result_id))

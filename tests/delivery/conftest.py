@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -18,13 +19,30 @@ from sandbox import Sandboxes, create_sandbox_app
 from server.deliverer import Deliverer
 from server.settings import sandbox_settings
 from tests.conftest import GraphQLClient
-from tests.store.conftest import store_url  # noqa: F401  (the SQLite / PostgreSQL parametrisation)
+from tests.store.conftest import (
+    _admin_connection,
+    _url,
+    store_url,  # noqa: F401  (the SQLite / PostgreSQL parametrisation)
+)
 
 FAST = DeliveryPolicy(
     mutation_deadline_seconds=3, base_delay_seconds=0.05, max_delay_seconds=0.2, lease_margin_seconds=1,
     poll_interval_seconds=0.05, breaker_failures=3, breaker_cooldown_seconds=0.3, shutdown_grace_seconds=2,
 )  # fmt: skip
 CALL_TIMEOUT = 1.0  # whole-call timeout of every sandbox connection here
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database only (tests of several instances)."""
+    admin = await _admin_connection()
+    name = f"delivery_test_{uuid.uuid4().hex[:16]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _url("postgresql+asyncpg", name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 @pytest.fixture
