@@ -214,4 +214,7 @@ async def _attempt_claimed(ctx: AppContext, record: DeliveryRecord) -> Attempted
         holder = ctx.dispatch.instance_id
         await ctx.store.finish_attempt(record.ref, record.result.id, record.result.delivery, None, holder)
         return None
-    return await attempt(ctx, record)
+    try:
+        return await attempt(ctx, record)
+    finally:
+        ctx.dispatch.wake()  # a slot is free: more may be due

@@ -36,11 +36,11 @@ class Deliverer:
     async def _loop(self) -> None:
         interval = self.ctx.dispatch.policy.poll_interval_seconds
         while True:
+            self._wake.clear()  # set again by a queued mutation or a finished attempt
             claimed = await self.run_once()
             if claimed:
                 await asyncio.sleep(0)  # more may be due at once: claim again after yielding
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval * random.uniform(1 - JITTER, 1 + JITTER))
 
