@@ -12,7 +12,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from providers.errors import DomainError, OrderNotFoundError, ResultConflictError
+from providers.errors import DomainError, ErrorCode, InvalidInputError, OrderNotFoundError, ResultConflictError
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, DeliveryState
 from providers.protocol import PreparedWrite, WriteOutcome
 from resolvers.context import AppContext
@@ -72,7 +72,7 @@ async def attempt(ctx: AppContext, record: DeliveryRecord) -> Attempted:
     except Exception as exc:  # a bug: recorded as FAILED so it is visible and can be retried by hand
         log.exception("delivery %s attempt %d failed unexpectedly", result.id, attempts)
         failed = Delivery(
-            state=DeliveryState.FAILED, attempts=attempts, error_code="INTERNAL_SERVER_ERROR",
+            state=DeliveryState.FAILED, attempts=attempts, error_code=ErrorCode.INTERNAL_SERVER_ERROR.value,
             error_message="Unexpected error.", updated_at=ctx.clock(),
         )  # fmt: skip
         return Attempted(await ctx.store.finish_attempt(ref, result.id, failed, None, holder), None, exc)
@@ -184,8 +184,6 @@ async def list_deliveries(
     first: int,
     after: str | None,
 ) -> DeliveryPage:
-    from providers.errors import InvalidInputError
-
     if not 0 <= first <= 100:
         raise InvalidInputError("first must be between 0 and 100.", field="first")
     return await ctx.store.list_deliveries(states, connection_ids, first=first, after=after, now=ctx.clock())

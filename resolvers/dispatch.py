@@ -4,6 +4,7 @@ and the attempts it has in flight."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import socket
@@ -18,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from providers.connections import Connection
 from providers.guard import ConnectionGuard, limits_for
 from store.interface import DeliveryClaim
+
+log = logging.getLogger("gateway.delivery")
 
 
 class DeliveryPolicy(BaseModel):
@@ -73,8 +76,14 @@ class Dispatch:
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._done)
         return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # e.g. the store was unreachable: the claim expires and the delivery is tried again
+            log.error("delivery attempt failed", exc_info=task.exception())
 
     def backoff(self, attempts: int, retry_after: float | None) -> timedelta:
         ceiling = min(self.policy.max_delay_seconds, self.policy.base_delay_seconds * 2 ** max(0, attempts - 1))

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from providers.errors import InvalidInputError, OrderNotFoundError, ResultConflictError
+from providers.errors import ErrorCode, InvalidInputError, OrderNotFoundError, ResultConflictError
 from providers.guard import ConnectionGuard
 from providers.models import (
     AssessmentOrder,
@@ -103,7 +103,7 @@ def _queued(guard: ConnectionGuard, now: object) -> Delivery:
     wait = guard.wait_seconds()
     if wait > 0:
         message = f"{guard.provider.value} is failing or rate-limiting; the write is queued."
-        code = "PROVIDER_UNAVAILABLE"
+        code: str | None = ErrorCode.PROVIDER_UNAVAILABLE.value
     else:
         message, code = f"{guard.in_flight} writes are in flight on this connection; the write is queued.", None
     due = now + timedelta(seconds=wait)  # type: ignore[operator]

@@ -93,3 +93,57 @@ async def test_deliveries_list_by_state_pages_forward(store: SqlStore) -> None:
     assert [r.result.id for r in rest.records] == ["r-3", "r-4"] and not rest.has_next_page
     assert page.total_count == 5
     assert (await store.list_deliveries([DeliveryState.FAILED], [], first=3, after=None, now=T0)).total_count == 0
+
+
+def _upgrade_to(connection, revision: str) -> None:  # type: ignore[no-untyped-def]
+    from alembic import command
+
+    from store.migrations import alembic_config
+
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+async def test_upgrade_to_0004_makes_interrupted_writes_due_and_keys_unique(store_url: str) -> None:
+    import json
+
+    from sqlalchemy import insert, select
+
+    from store import create_store
+    from store.tables import results
+
+    opened = create_store(store_url)
+    try:
+        # given a 0003 store holding an interrupted (PENDING) write and two FAILED repeats of one key
+        async with opened.engine.begin() as conn:
+            await conn.run_sync(_upgrade_to, "0003")
+        order = make_order("o-1")
+        await opened.upsert_order(order)
+        rows = [("r-1", "PENDING", None, 0), ("r-2", "FAILED", "k", 1), ("r-3", "FAILED", "k", 2)]
+        async with opened.engine.begin() as conn:
+            for result_id, state, key, n in rows:
+                delivery = Delivery(state=DeliveryState(state), updated_at=T0)
+                await conn.execute(insert(results).values(
+                    id=result_id, order_id=ref_of(order).encode(), created_at=T0 + timedelta(seconds=n),
+                    idempotency_key=key, request_body=json.dumps({"status": "COMPLETED"}),
+                    data=make_result(result_id).model_dump_json(exclude={"delivery"}),
+                    delivery=delivery.model_dump_json(), delivery_state=state, delivery_attempts=0,
+                    delivery_updated_at=T0,
+                ))  # fmt: skip
+        # when it migrates to head
+        await opened.migrate()
+        async with opened.engine.connect() as conn:
+            got = {
+                r.id: r for r in (await conn.execute(
+                    select(results.c.id, results.c.connection_id, results.c.idempotency_key,
+                           results.c.delivery_next_attempt_at)
+                )).all()
+            }  # fmt: skip
+        # then the interrupted write is due now, every row knows its connection, the key stays on the newest
+        assert got["r-1"].delivery_next_attempt_at == T0
+        assert {r.connection_id for r in got.values()} == {"conn-a"}
+        assert (got["r-2"].idempotency_key, got["r-3"].idempotency_key) == (None, "k")
+        assert [r.result.id for r in await opened.claim_due(claim("A", at=1), {"conn-a": 5}, 5)] == ["r-1"]
+    finally:
+        await opened.close()
