@@ -7,7 +7,8 @@ record is kept; `POST /_sandbox/reset` clears it with the rest of the sandbox).
 
 Switches (rates are probabilities per request, drawn in this order; `seed` makes them repeatable):
 `rate_429` (+ `retry_after` seconds in `Retry-After`; Kombo: `code_429` in its error envelope),
-`rate_500`, `rate_503`, `rate_timeout` (the request hangs `hang_seconds`, is never applied, then
+`rate_408` (StackOne's answer after its own upstream retries, with `Retry-After`), `rate_500`, `rate_503`,
+`rate_timeout` (the request hangs `hang_seconds`, is never applied, then
 gets 504), `rate_malformed` (200 with a truncated JSON body; not applied), `rate_drop` (the status
 line is sent, then the connection drops: over a socket the client sees a closed connection, in
 process httpx's own `RemoteProtocolError`), `down_for_seconds` (every request answers 503 until
@@ -39,7 +40,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sandbox._common import CONTROL_PREFIX, InvalidJson, parse_json
 
 ErrorBody = Callable[[int, str, str | None], bytes]  # (status, message, provider code) -> body
-_RATES = ("rate_429", "rate_500", "rate_503", "rate_timeout", "rate_malformed", "rate_drop")
+_RATES = ("rate_429", "rate_408", "rate_500", "rate_503", "rate_timeout", "rate_malformed", "rate_drop")
 _NUMBERS = ("retry_after", "hang_seconds", "down_for_seconds")
 KEYS = frozenset({*_RATES, *_NUMBERS, "latency_ms", "concurrency_limit", "seed", "writes_only", "code_429"})
 WRITE_METHODS = frozenset({"PUT", "PATCH", "POST", "DELETE"})
@@ -214,6 +215,9 @@ class FaultInjector:
             await _answer(send, 503, b"<html>Service Unavailable</html>", "text/html")
         elif kind == "500":
             await _answer(send, 500, self.error_body(500, "Internal server error", None), "application/json")
+        elif kind == "408":
+            body = self.error_body(408, "Request timed out.", None)
+            await _answer(send, 408, body, "application/json", [(b"retry-after", f"{faults.retry_after:g}".encode())])
         elif kind == "concurrency":
             body = self.error_body(429, "Too many concurrent requests.", "PLATFORM.CONCURRENCY_LIMIT_EXCEEDED")
             await _answer(send, 429, body, "application/json")

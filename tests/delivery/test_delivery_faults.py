@@ -34,6 +34,9 @@ SLUG = {"STACKONE": "stackone", "KOMBO": "kombo", "UNIFIED_TO": "unified_to"}
 # fault switches -> what the first attempt's payload says
 FAULTS = [
     ("429", "KOMBO", {"rate_429": 1, "retry_after": 0.2}, ErrorCode.PROVIDER_RATE_LIMITED, 429),
+    ("Kombo concurrency limit", "KOMBO", {"rate_429": 1, "retry_after": 0.2, "code_429": "PLATFORM.CONCURRENCY_LIMIT_EXCEEDED"},
+     ErrorCode.PROVIDER_RATE_LIMITED, 429),
+    ("StackOne 408 with Retry-After", "STACKONE", {"rate_408": 1, "retry_after": 0.2}, ErrorCode.PROVIDER_RATE_LIMITED, 408),
     ("500", "STACKONE", {"rate_500": 1}, ErrorCode.PROVIDER_UNAVAILABLE, 500),
     ("503", "UNIFIED_TO", {"rate_503": 1}, ErrorCode.PROVIDER_UNAVAILABLE, 503),
     ("timeout", "STACKONE", {"rate_timeout": 1, "hang_seconds": 5}, ErrorCode.PROVIDER_UNAVAILABLE, None),
