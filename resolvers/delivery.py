@@ -208,7 +208,8 @@ async def deliver_due(ctx: AppContext) -> int:
 async def _attempt_claimed(ctx: AppContext, record: DeliveryRecord) -> Attempted | None:
     connection = ctx.connections[record.ref.connection_id]
     guard = ctx.dispatch.guard(connection)
-    if not await guard.reserve(ctx.dispatch.policy.mutation_deadline_seconds):
+    policy = ctx.dispatch.policy  # the wait eats into the claim's margin: stay well inside it
+    if not await guard.reserve(min(policy.mutation_deadline_seconds, policy.lease_margin_seconds / 2)):
         holder = ctx.dispatch.instance_id
         await ctx.store.finish_attempt(record.ref, record.result.id, record.result.delivery, None, holder)
         return None
