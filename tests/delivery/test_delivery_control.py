@@ -177,3 +177,35 @@ async def test_in_flight_cap_keeps_below_the_provider_limit(
     faults = (await control.get("/stackone/_sandbox/faults")).json()
     assert faults["max_in_flight"] <= 2 and "concurrency" not in faults["injected"]
 
+
+
+async def test_graceful_shutdown_gives_back_what_is_in_flight(
+    dgql: GraphQLClient, dservices: Services, control: httpx.AsyncClient
+) -> None:
+    from datetime import timedelta
+
+    from resolvers.dispatch import Dispatch
+    from server.deliverer import drain
+    from store.interface import DeliveryClaim
+
+    # given a write in flight on a provider that hangs (longer than the mutation waits)
+    order = await find_order(dgql, "UNIFIED_TO")
+    await control.post("/unified_to/_sandbox/faults", json={"rate_timeout": 1, "hang_seconds": 30})
+    dservices.context.dispatch = Dispatch(
+        policy=dservices.context.dispatch.policy.model_copy(update={"mutation_deadline_seconds": 0.2,
+                                                                    "shutdown_grace_seconds": 0.1}),
+        instance_id=dservices.context.dispatch.instance_id,
+    )  # fmt: skip
+    written = (await dgql(WRITE, {"input": result_input(order["id"], "handed over")}))["data"]["updateAssessmentResult"]
+    assert written["delivery"]["state"] == "PENDING"
+    held = await dservices.store.get_delivery(written["result"]["id"], dservices.context.clock())
+    assert held is not None and held.claimed_by == dservices.context.dispatch.instance_id
+    # when the instance shuts down (the grace period ends before the call does); its deliverer is
+    # kept off the connection so only "another" instance can take the write
+    dservices.context.dispatch.guard(dservices.context.connections["sandbox-unified-to"]).paused_until = 1e12
+    await drain(dservices.context)
+    # then the claim is released at once: another instance can take it without waiting for the lease
+    now = dservices.context.clock()
+    other = DeliveryClaim(holder="another", now=now, lease_until=now + timedelta(seconds=30))
+    taken = await dservices.store.claim_due(other, {"sandbox-unified-to": 1}, 1)
+    assert [r.result.id for r in taken] == [written["result"]["id"]]
