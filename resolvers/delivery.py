@@ -47,7 +47,15 @@ def prepared_of(record: DeliveryRecord) -> PreparedWrite:
 
 
 async def attempt(ctx: AppContext, record: DeliveryRecord) -> Attempted:
-    """Send a claimed delivery once, in the slot reserved for it, and store the outcome."""
+    """Send a claimed delivery once, in the slot reserved for it, and store the outcome; then wake
+    the deliverer (a slot and the order are free: more may be due)."""
+    try:
+        return await _attempt(ctx, record)
+    finally:
+        ctx.dispatch.wake()
+
+
+async def _attempt(ctx: AppContext, record: DeliveryRecord) -> Attempted:
     ref, result = record.ref, record.result
     connection = ctx.connections[ref.connection_id]
     guard, holder = ctx.dispatch.guard(connection), ctx.dispatch.instance_id
@@ -213,7 +221,4 @@ async def _attempt_claimed(ctx: AppContext, record: DeliveryRecord) -> Attempted
         holder = ctx.dispatch.instance_id
         await ctx.store.finish_attempt(record.ref, record.result.id, record.result.delivery, None, holder)
         return None
-    try:
-        return await attempt(ctx, record)
-    finally:
-        ctx.dispatch.wake()  # a slot is free: more may be due
+    return await attempt(ctx, record)
