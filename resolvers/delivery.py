@@ -192,9 +192,13 @@ async def list_deliveries(
     first: int,
     after: str | None,
 ) -> DeliveryPage:
+    """Only the connections the caller may see (all of them when `connection_ids` is empty)."""
     if not 0 <= first <= 100:
         raise InvalidInputError("first must be between 0 and 100.", field="first")
-    return await ctx.store.list_deliveries(states, connection_ids, first=first, after=after, now=ctx.clock())
+    visible = tuple(c for c in connection_ids or tuple(ctx.connections) if c in ctx.connections)
+    if not visible:
+        return DeliveryPage(records=[], cursors=[], has_next_page=False, total_count=0)
+    return await ctx.store.list_deliveries(states, visible, first=first, after=after, now=ctx.clock())
 
 
 async def deliver_due(ctx: AppContext) -> int:

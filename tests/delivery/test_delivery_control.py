@@ -209,3 +209,19 @@ async def test_graceful_shutdown_gives_back_what_is_in_flight(
     other = DeliveryClaim(holder="another", now=now, lease_until=now + timedelta(seconds=30))
     taken = await dservices.store.claim_due(other, {"sandbox-unified-to": 1}, 1)
     assert [r.result.id for r in taken] == [written["result"]["id"]]
+
+
+async def test_deliveries_list_only_the_callers_connections(dgql: GraphQLClient, dservices: Services) -> None:
+    from resolvers.delivery import list_deliveries
+
+    for provider in ("STACKONE", "UNIFIED_TO"):
+        order = await find_order(dgql, provider)
+        await dgql(WRITE, {"input": result_input(order["id"], "mine")})
+    ctx = dservices.context
+    everything = await list_deliveries(ctx, (), (), first=50, after=None)
+    assert {r.ref.connection_id for r in everything.records} == {"sandbox-stackone", "sandbox-unified-to"}
+    tenant = ctx.for_connections(frozenset({"sandbox-stackone"}))
+    mine = await list_deliveries(tenant, (), (), first=50, after=None)
+    assert {r.ref.connection_id for r in mine.records} == {"sandbox-stackone"} and mine.total_count == 1
+    asked = await list_deliveries(tenant, (DeliveryState.DELIVERED,), ("sandbox-unified-to",), first=50, after=None)
+    assert asked.total_count == 0 and asked.records == []
