@@ -50,8 +50,10 @@ async def list_orders(
     last: int | None,
     before: str | None,
     sort: OrderSort,
+    count_total: bool = True,
 ) -> OrderPage:
-    """One page of the order record; only configured connections are visible."""
+    """One page of the order record; only configured connections are visible. `count_total=False`
+    leaves `total_count` out (None), sparing a read of every matching order."""
     for name, value in (("first", first), ("last", last)):
         if value is not None and not 0 <= value <= MAX_PAGE:
             raise InvalidInputError(f"{name} must be between 0 and {MAX_PAGE}.", field=name)
@@ -64,5 +66,12 @@ async def list_orders(
     if not visible:
         scoped = scoped.model_copy(update={"refs": ()})  # no configured connection asked for: nothing
     return await ctx.store.list_orders(
-        scoped, first=first, after=after, last=last, before=before, sort=sort
+        scoped, first=first, after=after, last=last, before=before, sort=sort, count_total=count_total
     )
+
+
+async def count_orders(ctx: AppContext, filter: OrderFilter) -> int:
+    """How many orders of the visible connections match the filter."""
+    page = await list_orders(ctx, filter, first=0, after=None, last=None, before=None, sort=OrderSort.CREATED_AT_DESC)
+    assert page.total_count is not None
+    return page.total_count

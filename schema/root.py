@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from graphql import GraphQLError
 from strawberry.federation.schema_directives import Cost, ListSize
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
 
 from resolvers import orders, results, sync
 from schema.context import GraphQLContext
@@ -47,7 +49,12 @@ class PageInfo:
 class AssessmentOrderConnection:
     edges: list[AssessmentOrderEdge]
     page_info: PageInfo
-    total_count: int = strawberry.field(description="Orders matching the filter, over all pages.")
+    known_total: strawberry.Private[int | None]
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="Orders matching the filter, over all pages.")
+    async def total_count(self) -> int:
+        return self.known_total if self.known_total is not None else await self.count()
 
 
 @strawberry.type(description="What `updateAssessmentResult` did.")
@@ -94,9 +101,10 @@ class Query(DeliveryQueries):
         order_by: AssessmentOrderSort = OrderSort.CREATED_AT_DESC,
     ) -> AssessmentOrderConnection:
         domain_filter = (filter or AssessmentOrderFilter()).to_domain()
+        ctx = info.context.app
         page = await orders.list_orders(
-            info.context.app, domain_filter, first=first, after=after, last=last, before=before,
-            sort=order_by,
+            ctx, domain_filter, first=first, after=after, last=last, before=before,
+            sort=order_by, count_total=selects(info, "totalCount"),
         )  # fmt: skip
         edges = [
             AssessmentOrderEdge(cursor=c, node=AssessmentOrder.from_domain(o))
@@ -107,7 +115,23 @@ class Query(DeliveryQueries):
             start_cursor=page.cursors[0] if page.cursors else None,
             end_cursor=page.cursors[-1] if page.cursors else None,
         )  # fmt: skip
-        return AssessmentOrderConnection(edges=edges, page_info=info_, total_count=page.total_count)
+        return AssessmentOrderConnection(
+            edges=edges, page_info=info_, known_total=page.total_count,
+            count=lambda: orders.count_orders(ctx, domain_filter),
+        )  # fmt: skip
+
+
+def selects(info: Info[Any, Any], name: str) -> bool:
+    """Whether the current field's own selection (through fragments, not deeper) asks for `name`."""
+    pending = [node for field in info.selected_fields for node in field.selections]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, SelectedField):
+            if node.name == name:
+                return True
+        else:  # a fragment spread or an inline fragment
+            pending += node.selections
+    return False
 
 
 @strawberry.type

@@ -60,7 +60,7 @@ class OrderPage(BaseModel):
     cursors: list[str]
     has_next_page: bool
     has_previous_page: bool
-    total_count: int
+    total_count: int | None  # None when the caller did not ask for it (it is the one part that reads every row)
 
 
 class WebhookEvent(BaseModel):
@@ -164,6 +164,7 @@ class Store(Protocol):
         last: int | None = None,
         before: str | None = None,
         sort: OrderSort = OrderSort.CREATED_AT_DESC,
+        count_total: bool = True,
     ) -> OrderPage: ...
 
     async def record_result(

@@ -116,6 +116,7 @@ class SqlStore(OutboxStore):
         last: int | None = None,
         before: str | None = None,
         sort: OrderSort = OrderSort.CREATED_AT_DESC,
+        count_total: bool = True,
     ) -> OrderPage:
         _check_size("first", first)
         _check_size("last", last)
@@ -126,7 +127,7 @@ class SqlStore(OutboxStore):
         bounds = _window(key, start, end)
         rows = await self._page_rows(key, base + bounds, first, last)
         cap = max(first or 0, last or 0) + 1
-        total, inside, preceding, following = await self._counts(key, base, bounds, start, end, cap)
+        total, inside, preceding, following = await self._counts(key, base, bounds, start, end, cap, count_total)
         return OrderPage(
             orders=[AssessmentOrder.model_validate_json(row.data) for row in rows],
             cursors=[encode_cursor(key.name, row.sort_value, row.id) for row in rows],
@@ -159,8 +160,9 @@ class SqlStore(OutboxStore):
         start: Position | None,
         end: Position | None,
         cap: int,
-    ) -> tuple[int, int, bool, bool]:
-        """Matching rows in all; rows inside the cursor window, counted up to `cap` (enough to tell
+        count_total: bool,
+    ) -> tuple[int | None, int, bool, bool]:
+        """Matching rows in all (when `count_total`); rows inside the cursor window, counted up to `cap` (enough to tell
         whether a page overflows); whether any row lies at or before `after`, at or after `before`.
         Only the total reads every matching row; the rest stop early on the (time, id) index."""
         window = select(literal(1)).select_from(orders).where(*base, *bounds).limit(cap).subquery()
@@ -168,14 +170,15 @@ class SqlStore(OutboxStore):
         def any_row(*where: ColumnElement[bool]) -> ColumnElement[bool]:
             return select(orders.c.id).where(*base, *where).exists()
 
+        total = select(func.count()).select_from(orders).where(*base).scalar_subquery()
         stmt = select(
-            select(func.count()).select_from(orders).where(*base).scalar_subquery(),
+            total if count_total else literal(None),
             select(func.count()).select_from(window).scalar_subquery(),
             any_row(not_(key.beyond(start, after=True))) if start else literal(False),
             any_row(not_(key.beyond(end, after=False))) if end else literal(False),
         )
         row = (await self._fetch(stmt))[0]
-        return int(row[0]), int(row[1]), bool(row[2]), bool(row[3])
+        return None if row[0] is None else int(row[0]), int(row[1]), bool(row[2]), bool(row[3])
 
     # ----------------------------------------------------------------------- results
 

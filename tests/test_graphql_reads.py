@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from app import Services, build_services, create_app
@@ -37,7 +38,7 @@ from providers.models import (
 )
 from sandbox import Sandboxes
 from server.settings import sandbox_settings
-from store import create_store
+from store import OrderFilter, create_store
 from tests.conftest import GraphQLClient
 
 PG_ADMIN_URL = os.environ.get("STORE_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -271,6 +272,43 @@ async def test_total_count_is_over_all_pages_of_the_filter(reads: Reads) -> None
     assert ids(first) + ids(second) == in_order(kombo)[:6]
     empty = await reads.page(filter={"providers": ["KOMBO"]}, first=0)
     assert (ids(empty), empty["totalCount"], empty["pageInfo"]["hasNextPage"]) == ([], 14, True)
+
+
+TOTAL_BY_FRAGMENTS = """
+fragment Counted on AssessmentOrderConnection { totalCount }
+query($kombo: AssessmentOrderFilter) {
+  named: assessmentOrders(first: 1, filter: $kombo) { ...Counted }
+  inline: assessmentOrders(first: 1, filter: $kombo) { ... on AssessmentOrderConnection { totalCount } }
+  plain: assessmentOrders(first: 1, filter: $kombo) { edges { cursor } }
+}
+"""
+
+
+async def test_total_count_is_counted_only_when_asked_for_and_through_fragments(reads: Reads) -> None:
+    kombo = {"providers": ["KOMBO"]}
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement.lower())
+
+    engine = reads.services.store.engine.sync_engine  # type: ignore[attr-defined]
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        body = await reads.gql(TOTAL_BY_FRAGMENTS, {"kombo": kombo})
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    data = body["data"]
+    assert (data["named"]["totalCount"], data["inline"]["totalCount"]) == (14, 14)
+    assert len(data["plain"]["edges"]) == 1
+    # rows and flags for each of the three lists; the total is folded into the flags of the two that ask
+    flags = [s for s in statements if "count(*)" in s]
+    assert len(statements) == 6 and sorted(s.count("count(*)") for s in flags) == [1, 2, 2]
+    counted = await reads.services.store.list_orders(OrderFilter(providers=(ProviderName.KOMBO,)), first=1)
+    skipped = await reads.services.store.list_orders(
+        OrderFilter(providers=(ProviderName.KOMBO,)), first=1, count_total=False
+    )
+    assert (counted.total_count, skipped.total_count) == (14, None)
+    assert skipped.model_copy(update={"total_count": 14}) == counted
 
 
 # --------------------------------------------------------------------------- paging
