@@ -62,17 +62,19 @@ async def update_assessment_result(
     )  # fmt: skip
     claim = ctx.dispatch.claim(now, [connection]) if reserved else None
     body, prepared_json = prepared.body, prepared.model_dump(mode="json")
+    leased, taken = False, False
     try:
         leased = await ctx.store.record_delivery(ref, result, body, prepared_json, claim)
-    except IdempotencyKeyTaken:
-        leased = False
+    except IdempotencyKeyTaken:  # the same key arrived at the same moment (here or on another instance)
+        taken = True
+    finally:
+        if reserved and not leased:
+            guard.unreserve()
+    if taken:
         assert key is not None
         earlier = await ctx.store.find_by_idempotency_key(ref, key)
         assert earlier is not None
         return await _repeat(ctx, order, earlier, update)
-    finally:
-        if reserved and not leased:
-            guard.unreserve()
     if not leased:  # queued: another write for the order is in flight, or the connection is held back
         ctx.dispatch.wake()
         return ResultWritten(order, result)
