@@ -5,7 +5,8 @@
 The app runs in-process over httpx's ASGI transport on an unseeded store filled with `--orders` orders
 (bulk insert through SQLAlchemy Core executemany, rows shaped by store.queries.order_row), then
 ANALYZEd. Timed: the first page of 100, a filtered page (two statuses + a name search) and a deep page
-(100 orders after a cursor half way down). PostgreSQL uses a fresh database on BENCH_PG_ADMIN_URL
+(100 orders after a cursor half way down), each with `totalCount`; then the first and the deep page
+without it (the count is the one part that reads every matching row, so it is only run when selected). PostgreSQL uses a fresh database on BENCH_PG_ADMIN_URL
 (default postgresql://postgres@127.0.0.1:5432/postgres), dropped afterwards; skipped when unreachable.
 """
 
@@ -59,6 +60,7 @@ query($filter: AssessmentOrderFilter, $first: Int, $after: String) {{
   }}
 }}
 """
+PAGE_UNCOUNTED = PAGE.replace("totalCount ", "")  # the same page without the one part that reads every row
 
 
 # --------------------------------------------------------------------------- data
@@ -161,21 +163,24 @@ async def bench_backend(backend: str, count: int, iterations: int) -> list[tuple
         deep_cursor = encode_cursor("created_at", middle["created_at"], middle["id"])
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(services)), base_url="http://gw")
 
-        async def query(variables: dict[str, Any]) -> None:
-            response = await http.post("/graphql", json={"query": PAGE, "variables": variables})
+        async def query(variables: dict[str, Any], document: str = PAGE) -> None:
+            response = await http.post("/graphql", json={"query": document, "variables": variables})
             body = response.json()
             assert "errors" not in body, body
             assert body["data"]["assessmentOrders"]["edges"], body
 
         filtered = {"statuses": ["OPEN", "IN_PROGRESS"], "search": "smith"}
+        deep = f"deep page (after #{len(rows) // 2:,})"
         cases = [
-            ("first: 100", {"first": 100}),
-            ("status+search, first: 100", {"filter": filtered, "first": 100}),
-            (f"deep page (after #{len(rows) // 2:,})", {"first": 100, "after": deep_cursor}),
+            ("first: 100", {"first": 100}, PAGE),
+            ("status+search, first: 100", {"filter": filtered, "first": 100}, PAGE),
+            (deep, {"first": 100, "after": deep_cursor}, PAGE),
+            ("first: 100, no totalCount", {"first": 100}, PAGE_UNCOUNTED),
+            ("deep page, no totalCount", {"first": 100, "after": deep_cursor}, PAGE_UNCOUNTED),
         ]
         results = []
-        for name, variables in cases:
-            results.append((name, await timed(lambda v=variables: query(v), iterations)))  # type: ignore[misc]
+        for name, variables, document in cases:
+            results.append((name, await timed(lambda v=variables, d=document: query(v, d), iterations)))  # type: ignore[misc]
         await http.aclose()
         await services.aclose()
         return results
@@ -187,9 +192,9 @@ async def run(count: int, iterations: int, backends: list[str]) -> None:
     for backend in backends:
         found = await bench_backend(backend, count, iterations)
         table += [(backend, name, samples) for name, samples in found or []]
-    print(f"{'backend':<10}{'query':<34}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"{'backend':<10}{'query':<40}{'p50 ms':>10}{'p99 ms':>10}")
     for backend, name, samples in table:
-        print(f"{backend:<10}{name:<34}{pct(samples, 50):>10.2f}{pct(samples, 99):>10.2f}")
+        print(f"{backend:<10}{name:<40}{pct(samples, 50):>10.2f}{pct(samples, 99):>10.2f}")
 
 
 def main() -> None:
