@@ -5,8 +5,8 @@ a provider recovering to a backlog of queued results being delivered.
                                        [--backlog N]
 
 In-process: the service over httpx's ASGI transport, the StackOne sandbox in process, the store on
-a SQLite file or a throw-away PostgreSQL database (admin URL: STORE_TEST_PG_ADMIN_URL, default
-postgresql://postgres@127.0.0.1:5432/postgres). Each result goes to its own order, so every one is
+a SQLite file or a throw-away PostgreSQL database (bench.order_list.database: admin URL
+BENCH_PG_ADMIN_URL, default postgresql://postgres@127.0.0.1:5432/postgres; skipped when unreachable). Each result goes to its own order, so every one is
 a real write (no idempotent repeat, no supersede).
 """
 
@@ -14,21 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
-import statistics
-import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import asyncpg
 import httpx
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from app import Services, build_services, create_app
+from bench.order_list import database, pct
 from providers.stackone.mapping import order_from_stackone
 from resolvers.dispatch import DeliveryPolicy
 from sandbox import create_sandboxes
@@ -41,26 +33,8 @@ mutation($input: UpdateAssessmentResultInput!) {
   updateAssessmentResult(input: $input) { delivery { state } }
 }
 """
-ADMIN_URL = os.environ.get("STORE_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 # Defaults, except a 1 s breaker cool-down so the recovery figure is not dominated by the wait.
 POLICY = DeliveryPolicy(breaker_cooldown_seconds=1.0, poll_interval_seconds=0.2)
-
-
-@contextlib.asynccontextmanager
-async def database(kind: str) -> AsyncIterator[str]:
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        return
-    admin_url = make_url(ADMIN_URL)
-    admin = await asyncpg.connect(admin_url.set(drivername="postgresql").render_as_string(hide_password=False))
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin_url.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def with_orders(url: str, count: int) -> tuple[Services, list[str]]:
@@ -81,12 +55,10 @@ def result(order_id: str, n: int) -> dict[str, object]:
                       "summary": f"result {n}", "completedAt": "2026-11-01T10:00:00Z"}}  # fmt: skip
 
 
-def pct(samples: list[float], q: int) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
-
-
 async def throughput(kind: str, count: int, concurrency: int) -> None:
-    async with database(kind) as url:
+    async with database(kind, "bench_delivery") as url:
+        if url is None:
+            return
         services, ids = await with_orders(url, count + 20)
         transport = httpx.ASGITransport(app=create_app(services))
         gate = asyncio.Semaphore(concurrency)
@@ -110,7 +82,9 @@ async def throughput(kind: str, count: int, concurrency: int) -> None:
 
 
 async def recovery(kind: str, backlog: int) -> None:
-    async with database(kind) as url:
+    async with database(kind, "bench_delivery") as url:
+        if url is None:
+            return
         services, ids = await with_orders(url, backlog)
         assert services.sandboxes is not None
         box = services.sandboxes.stackone
