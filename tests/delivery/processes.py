@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,15 +22,9 @@ import uvicorn
 from providers.stackone.mapping import order_from_stackone
 from sandbox import SANDBOX_CREDENTIALS, Sandboxes, create_sandbox_app
 from store import create_store
+from tests.processes import ROOT, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 CONNECTION = "so"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @asynccontextmanager

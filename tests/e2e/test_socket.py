@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +18,8 @@ from providers.connections import Connection
 from providers.models import ProviderName
 from sandbox import SANDBOX_CREDENTIALS, create_sandbox_app, create_sandboxes
 from server.settings import Settings
+from tests.processes import free_port, served_app
 
-ROOT = Path(__file__).resolve().parents[2]
 LIST = "{ assessmentOrders(first: 100, filter: {statuses: [OPEN]}) { edges { node { id provider } } } }"
 WRITE = """
 mutation($input: UpdateAssessmentResultInput!) {
@@ -32,40 +28,12 @@ mutation($input: UpdateAssessmentResultInput!) {
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def served_default(tmp_path: Path) -> Iterator[str]:
     """`python app.py --port P` from a fresh directory, with no configuration."""
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "GATEWAY_CONFIG"}
-    env["PYTHONPATH"] = str(ROOT)
-    log = tmp_path / "service.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
-            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            proc.kill()
-            pytest.fail(f"service did not start: {log.read_text()}")
+    with served_app(tmp_path, env) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     assert (tmp_path / "data" / "gateway.db").exists()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,8 @@ import pytest
 from providers.models import OrderRef
 from sandbox import SANDBOX_CREDENTIALS
 from server.clients import hash_api_key
-from tests.interop.test_gateways import HERE, ROOT, START_TIMEOUT, free_port, node_or_skip, stop
+from tests.interop.test_gateways import HERE, node_or_skip
+from tests.processes import served_app
 
 JWT_SECRET = "interop-hs256-secret-at-least-32-bytes"
 KEYS = {"dashboard": "dashboard-key", "partner": "partner-key", "reader": "reader-key", "kombo": "kombo-key"}
@@ -59,26 +59,8 @@ def config(workdir: Path) -> str:
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     node_or_skip()
     workdir = tmp_path_factory.mktemp("clients")
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GATEWAY_CONFIG": config(workdir)}
-    log = workdir / "service.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)],
-                                cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"service did not start:\n{log.read_text()}")
+    with served_app(workdir, {**os.environ, "GATEWAY_CONFIG": config(workdir)}) as base:
         yield f"{base}/graphql"
-    finally:
-        stop(proc)
 
 
 def run_node(script: str, *args: str) -> dict[str, Any]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.processes import START_TIMEOUT, served_app, stop
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-START_TIMEOUT = 30.0
 GATEWAYS = {"apollo": "apollo_gateway.mjs", "hive": "hive_gateway.mjs"}
 
 ORDER_FIELDS = "id status provider candidate { emails }"
@@ -53,22 +51,6 @@ def node_or_skip() -> str:
         pytest.skip(reason)
     assert node is not None
     return node
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def start_node(node: str, script: str, args: list[str], logs: Path) -> NodeProcess:
@@ -107,30 +89,9 @@ def node() -> str:
 @pytest.fixture(scope="module")
 def service(node: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python app.py --port P` in a fresh directory: sandbox providers, a new SQLite file."""
-    workdir = tmp_path_factory.mktemp("service")
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "GATEWAY_CONFIG"}
-    env["PYTHONPATH"] = str(ROOT)
-    log = workdir / "service.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
-            cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"service did not start:\n{log.read_text()}")
+    with served_app(tmp_path_factory.mktemp("service"), env) as base:
         yield f"{base}/graphql"
-    finally:
-        stop(proc)
 
 
 @pytest.fixture(scope="module")
