@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
 
 from app import Services, build_services, create_app
 from providers.models import (
@@ -40,8 +36,8 @@ from sandbox import Sandboxes
 from server.settings import sandbox_settings
 from store import OrderFilter, create_store
 from tests.conftest import GraphQLClient
+from tests.store.conftest import fresh_pg_database
 
-PG_ADMIN_URL = os.environ.get("STORE_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 T0 = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 CONNECTIONS = (
     ("sandbox-stackone", ProviderName.STACKONE),
@@ -194,30 +190,12 @@ def ids(page: dict[str, Any]) -> list[str]:
     return [edge["node"]["id"] for edge in page["edges"]]
 
 
-async def _pg_database() -> AsyncIterator[str]:
-    admin_url = make_url(PG_ADMIN_URL).set(drivername="postgresql")
-    try:
-        admin = await asyncpg.connect(admin_url.render_as_string(hide_password=False), timeout=5)
-    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        reason = f"PostgreSQL not reachable at {make_url(PG_ADMIN_URL)!r} ({exc!r})"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set: {reason}")
-        pytest.skip(reason)
-    name = f"reads_test_{uuid.uuid4().hex[:16]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin_url.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'reads.db'}"
         return
-    async for url in _pg_database():
+    async with fresh_pg_database("reads_test") as url:
         yield url
 
 

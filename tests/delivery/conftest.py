@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -20,8 +19,7 @@ from server.deliverer import Deliverer
 from server.settings import sandbox_settings
 from tests.conftest import GraphQLClient
 from tests.store.conftest import (
-    _admin_connection,
-    _url,
+    fresh_pg_database,
     store_url,  # noqa: F401  (the SQLite / PostgreSQL parametrisation)
 )
 
@@ -35,14 +33,8 @@ CALL_TIMEOUT = 1.0  # whole-call timeout of every sandbox connection here
 @pytest.fixture
 async def pg_url() -> AsyncIterator[str]:
     """A fresh PostgreSQL database only (tests of several instances)."""
-    admin = await _admin_connection()
-    name = f"delivery_test_{uuid.uuid4().hex[:16]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _url("postgresql+asyncpg", name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with fresh_pg_database("delivery_test") as url:
+        yield url
 
 
 @pytest.fixture

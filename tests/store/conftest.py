@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -39,8 +40,15 @@ async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
         return
+    async with fresh_pg_database("store_test") as url:
+        yield url
+
+
+@asynccontextmanager
+async def fresh_pg_database(prefix: str) -> AsyncIterator[str]:
+    """A new PostgreSQL database's URL, dropped afterwards (skips or fails as `_admin_connection`)."""
     admin = await _admin_connection()
-    name = f"store_test_{uuid.uuid4().hex[:16]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield _url("postgresql+asyncpg", name)
