@@ -34,7 +34,9 @@ class Candidate:
     remote_id: str | None = strawberry.field(description="The candidate's id in the ATS.")
     first_name: str | None
     last_name: str | None
-    name: str | None = strawberry.field(description="Full name when the provider gives one.")
+    name: str | None = strawberry.field(
+        description="Full name as the provider gives it; otherwise the first and last name joined."
+    )
     emails: list[str]
     phones: list[str]
     profile_url: str | None
@@ -204,7 +206,8 @@ class AssessmentOrder:
             provider_order_id=o.provider_order_id, status=o.status, provider_status=o.provider_status,
             package=AssessmentPackage(id=o.package.id, name=o.package.name) if o.package else None,
             candidate=Candidate(
-                remote_id=c.remote_id, first_name=c.first_name, last_name=c.last_name, name=c.name,
+                remote_id=c.remote_id, first_name=c.first_name, last_name=c.last_name,
+                name=c.name or " ".join(p for p in (c.first_name, c.last_name) if p) or None,
                 emails=list(c.emails), phones=list(c.phones), profile_url=c.profile_url,
                 resume_url=c.resume_url,
             ),

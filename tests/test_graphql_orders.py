@@ -102,3 +102,11 @@ async def test_page_size_is_bounded(gql: GraphQLClient) -> None:
     body = await gql(LIST, {"first": 1000})
     assert body["data"] is None
     assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+
+
+async def test_a_candidate_without_a_provider_full_name_is_named_by_first_and_last(gql: GraphQLClient) -> None:
+    query = "{ assessmentOrders(first: 100, filter: {providers: [KOMBO]}) { edges { node { candidate { firstName lastName name } } } } }"
+    body = await gql(query)
+    candidates = [e["node"]["candidate"] for e in body["data"]["assessmentOrders"]["edges"]]
+    assert candidates and all(c["firstName"] and c["lastName"] for c in candidates)  # Kombo gives no full name
+    assert [c["name"] for c in candidates] == [f"{c['firstName']} {c['lastName']}" for c in candidates]
