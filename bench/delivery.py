@@ -20,7 +20,8 @@ import httpx
 from sqlalchemy import func, select
 
 from app import Services, build_services, create_app
-from bench.order_list import database, pct
+from bench.order_list import database
+from bench.timing import pct
 from providers.stackone.mapping import order_from_stackone
 from resolvers.dispatch import DeliveryPolicy
 from sandbox import create_sandboxes

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 
 from app import build_services, create_app
+from bench.timing import pct, timed
 from providers.models import OrderRef, OrderStatus
 from sandbox import create_sandbox_app, create_sandboxes
 from server.settings import sandbox_settings
@@ -35,21 +33,6 @@ INPUT = {
     "summary": "Test is passed", "resultUrl": "https://vendor.example/result/1",
     "startedAt": "2026-11-01T09:00:00Z", "completedAt": "2026-11-01T10:00:00Z",
 }  # fmt: skip
-
-
-async def timed(call: Callable[[], Awaitable[None]], iterations: int) -> list[float]:
-    for _ in range(min(20, iterations)):
-        await call()  # warm-up
-    samples = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        await call()
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
-
-
-def pct(samples: list[float], q: int) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
 
 
 async def run(iterations: int) -> None:
@@ -79,8 +62,8 @@ async def run(iterations: int) -> None:
             response = await direct.patch(path, json=prepared.body, headers=headers)
             assert response.status_code == 200
 
-        service_ms = await timed(through_service, iterations)
-        direct_ms = await timed(straight_to_sandbox, iterations)
+        service_ms = await timed(through_service, iterations, warmup=20)
+        direct_ms = await timed(straight_to_sandbox, iterations, warmup=20)
         await gateway.aclose()
         await direct.aclose()
         await services.aclose()

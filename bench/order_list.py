@@ -16,11 +16,10 @@ import argparse
 import asyncio
 import os
 import random
-import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +31,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
 from app import Services, build_services, create_app
+from bench.timing import pct, timed
 from providers.models import AssessmentOrder, Candidate, Job, OrderStatus, Package, ProviderName
 from sandbox import create_sandboxes
 from server.settings import sandbox_settings
@@ -133,21 +133,6 @@ async def unseeded_services(url: str) -> Services:
 
 
 # --------------------------------------------------------------------------- timing
-
-
-async def timed(call: Callable[[], Awaitable[None]], iterations: int) -> list[float]:
-    for _ in range(min(10, iterations)):
-        await call()  # warm-up
-    samples = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        await call()
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
-
-
-def pct(samples: list[float], q: int) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
 
 
 async def bench_backend(backend: str, count: int, iterations: int) -> list[tuple[str, list[float]]] | None:

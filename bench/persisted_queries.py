@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from app import build_services, create_app
+from bench.timing import pct
 from sandbox import create_sandboxes
 from server.persisted import sha256_hex
 from server.settings import DocumentSource, sandbox_settings
@@ -43,10 +44,6 @@ QUERY = """query OpenOrders($first: Int!) {
   }
 }"""
 TRUSTED_ID = "open-orders-v1"
-
-
-def pct(samples: list[float], q: int) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
 
 
 async def run(iterations: int, first: int) -> None:

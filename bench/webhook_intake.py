@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import httpx
 
 from app import create_app
-from bench.order_list import database, pct, unseeded_services
+from bench.order_list import database, unseeded_services
+from bench.timing import pct
 from store import OrderFilter
 
 CONNECTION = "sandbox-kombo"
