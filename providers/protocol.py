@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -16,6 +17,16 @@ from providers.models import (
     ResultUpdate,
     TranslationWarning,
 )
+
+
+@dataclass(frozen=True)
+class ParsedWebhook:
+    """One verified webhook delivery, as every provider's `webhooks.parse_event` returns it: its
+    dedupe key (redeliveries share it), its type and the orders it carries (none for deletions)."""
+
+    event_key: str
+    event_type: str
+    orders: tuple[AssessmentOrder, ...]
 
 
 class PreparedWrite(BaseModel):

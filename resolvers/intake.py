@@ -24,7 +24,7 @@ from store.interface import OrderFilter, WebhookEvent
 log = logging.getLogger("gateway.intake")
 
 # Each module offers verify(connection, headers, raw_body) -> bool,
-# parse_event(connection, body, raw_body) -> event with event_key, event_type, orders,
+# parse_event(connection, body, raw_body) -> providers.protocol.ParsedWebhook,
 # and refusal(package_id) -> the message of the provider's own refusal, or None when it has none.
 WEBHOOKS: Mapping[ProviderName, ModuleType] = {
     ProviderName.KOMBO: kombo_webhooks,

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -14,20 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from providers.connections import Connection
 from providers.errors import ProviderBadResponseError
 from providers.kombo.mapping import order_from_kombo
-from providers.models import AssessmentOrder, ProviderName
+from providers.models import ProviderName
+from providers.protocol import ParsedWebhook
 
 PROVIDER = ProviderName.KOMBO
 SIGNATURE_HEADER = "x-kombo-signature"
 EVENT_TYPES = ("assessment:order-received", "inline-assessment:order-received")
-
-
-@dataclass(frozen=True)
-class KomboEvent:
-    """One verified delivery: its dedupe key, type and the order it carries."""
-
-    event_key: str
-    event_type: str
-    orders: tuple[AssessmentOrder, ...]
 
 
 class _Body(BaseModel):
@@ -54,7 +45,7 @@ def verify(connection: Connection, headers: Mapping[str, str], raw_body: bytes) 
     return hmac.compare_digest(expected.encode(), given.strip().rstrip("=").encode("utf-8", "replace"))
 
 
-def parse_event(connection: Connection, body: Mapping[str, Any], raw_body: bytes) -> KomboEvent:
+def parse_event(connection: Connection, body: Mapping[str, Any], raw_body: bytes) -> ParsedWebhook:
     """The event of a verified body. Raises ProviderBadResponseError when it does not fit."""
     try:
         wire = _Body.model_validate(body)
@@ -64,7 +55,7 @@ def parse_event(connection: Connection, body: Mapping[str, Any], raw_body: bytes
     if connection.integration_id and integration_id and integration_id != connection.integration_id:
         raise _malformed("the event belongs to another integration")
     order = order_from_kombo(connection.id, wire.data)
-    return KomboEvent(event_key=wire.id, event_type=wire.type, orders=(order,))
+    return ParsedWebhook(event_key=wire.id, event_type=wire.type, orders=(order,))
 
 
 def refusal(package_id: str) -> str | None:

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -14,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from providers.connections import Connection
 from providers.errors import ProviderBadResponseError
 from providers.models import AssessmentOrder, ProviderName
+from providers.protocol import ParsedWebhook
 from providers.stackone.mapping import order_from_stackone
 
 PROVIDER = ProviderName.STACKONE
@@ -24,15 +24,6 @@ IGNORED_EVENTS = ("ats_assessments.deleted",)  # recorded, but the order record 
 # Set in `AssessmentOrder.raw` while the candidate, application and job are still to be fetched.
 PENDING_KEY = "_details_pending"
 _ID_KEYS = frozenset({"id", "remote_id"})
-
-
-@dataclass(frozen=True)
-class StackOneEvent:
-    """One verified delivery: its dedupe key, type and the orders it carries (none for deletions)."""
-
-    event_key: str
-    event_type: str
-    orders: tuple[AssessmentOrder, ...]
 
 
 class _Read(BaseModel):
@@ -83,7 +74,7 @@ def verify(connection: Connection, headers: Mapping[str, str], raw_body: bytes) 
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_event(connection: Connection, body: Mapping[str, Any], raw_body: bytes) -> StackOneEvent:
+def parse_event(connection: Connection, body: Mapping[str, Any], raw_body: bytes) -> ParsedWebhook:
     """The event of a verified body. Raises ProviderBadResponseError when it does not fit."""
     try:
         wire = _Body.model_validate(body)
@@ -95,8 +86,8 @@ def parse_event(connection: Connection, body: Mapping[str, Any], raw_body: bytes
         raise _malformed("the event belongs to another account")
     event_key = wire.id or hashlib.sha256(raw_body).hexdigest()
     if wire.event in IGNORED_EVENTS:
-        return StackOneEvent(event_key, wire.event, ())
-    return StackOneEvent(event_key, wire.event, (_order(connection.id, wire),))
+        return ParsedWebhook(event_key, wire.event, ())
+    return ParsedWebhook(event_key, wire.event, (_order(connection.id, wire),))
 
 
 def _order(connection_id: str, wire: _Body) -> AssessmentOrder:

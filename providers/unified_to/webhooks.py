@@ -7,29 +7,20 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from providers.connections import Connection
 from providers.errors import ProviderBadResponseError
-from providers.models import AssessmentOrder, ProviderName
+from providers.models import ProviderName
+from providers.protocol import ParsedWebhook
 from providers.unified_to.mapping import order_from_unified_to
 
 PROVIDER = ProviderName.UNIFIED_TO
 DEFAULT_SIGNATURE_ENCODING = "base64"
 ORDER_EVENTS = ("created", "updated")
 IGNORED_EVENTS = ("deleted",)  # recorded, but the order record is kept
-
-
-@dataclass(frozen=True)
-class UnifiedToEvent:
-    """One verified delivery: its dedupe key, type and the orders it carries."""
-
-    event_key: str
-    event_type: str
-    orders: tuple[AssessmentOrder, ...]
 
 
 class _Read(BaseModel):
@@ -77,7 +68,7 @@ def verify(connection: Connection, headers: Mapping[str, str], raw_body: bytes) 
     return hmac.compare_digest(expected.encode(), given.strip().encode("utf-8", "replace"))
 
 
-def parse_event(connection: Connection, body: Mapping[str, Any], raw_body: bytes) -> UnifiedToEvent:
+def parse_event(connection: Connection, body: Mapping[str, Any], raw_body: bytes) -> ParsedWebhook:
     """The event of a verified body. Raises ProviderBadResponseError when it does not fit."""
     try:
         wire = _Body.model_validate(body)
@@ -88,9 +79,9 @@ def parse_event(connection: Connection, body: Mapping[str, Any], raw_body: bytes
         raise _malformed("the delivery belongs to another connection")
     event_key = hashlib.sha256(raw_body).hexdigest()
     if wire.webhook.event in IGNORED_EVENTS:
-        return UnifiedToEvent(event_key, wire.webhook.event, ())
+        return ParsedWebhook(event_key, wire.webhook.event, ())
     orders = tuple(order_from_unified_to(connection.id, item) for item in wire.data)
-    return UnifiedToEvent(event_key, wire.webhook.event, orders)
+    return ParsedWebhook(event_key, wire.webhook.event, orders)
 
 
 def refusal(package_id: str) -> str | None:
