@@ -1,4 +1,4 @@
-"""Recording orders that arrive from providers: signed webhooks, sandbox seeding, and filling ids-only orders."""
+"""Recording orders that arrive from providers: signed webhooks, polled orders, and filling ids-only orders."""
 
 from __future__ import annotations
 
@@ -228,20 +228,11 @@ async def _fill_one(ctx: AppContext, order: AssessmentOrder) -> bool:
     return True
 
 
-# --------------------------------------------------------------------------- seeding
+# --------------------------------------------------------------------------- polled orders
 
 
-async def record_received_orders(
-    ctx: AppContext, orders: Sequence[AssessmentOrder], *, replace: bool = True
-) -> int:
-    """Store orders; with `replace=False` orders already on record are left as they are.
-
-    Returns how many orders were written.
-    """
-    if not replace:
-        refs = [OrderRef(o.connection_id, o.provider_order_id) for o in orders]
-        known = await ctx.store.get_orders(refs)
-        orders = [o for o, ref in zip(orders, refs, strict=True) if ref not in known]
+async def record_received_orders(ctx: AppContext, orders: Sequence[AssessmentOrder]) -> int:
+    """Store orders read from a provider (its version replaces the record); how many were written."""
     for order in orders:
         await ctx.store.upsert_order(order)
     return len(orders)
