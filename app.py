@@ -100,7 +100,7 @@ async def seed_from_sandboxes(services: Services) -> int:
 
     StackOne's events carry no status: the results the StackOne sandbox already holds for its
     seeded orders (written before this run) set the status of orders still on record as new.
-    Returns how many orders the deliveries carried.
+    Returns how many seeded webhooks the service accepted (one per order).
     """
     boxes, ctx = services.sandboxes, services.context
     assert boxes is not None
