@@ -181,7 +181,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
 
     edge_settings = services.settings if services is not None else settings
     assert edge_settings is not None
-    schema = build_schema()
+    schema = build_schema(security_directives=edge_settings.federation.security_directives)
     edge = Edge(edge_settings, schema, lambda: holder["services"].store)
     view = GraphQLView(schema, lambda: holder["services"].context, edge)
     routes = [

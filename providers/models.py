@@ -62,6 +62,14 @@ class DeliveryState(StrEnum):
     SUPERSEDED = "SUPERSEDED"
 
 
+class WarningCode(StrEnum):
+    """How a translation to a provider changed a value (TranslationWarning.code)."""
+
+    MOVED = "MOVED"
+    APPROXIMATED = "APPROXIMATED"
+    DEFAULTED = "DEFAULTED"
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -168,7 +176,7 @@ class ResultUpdate(_Model):
 class TranslationWarning(_Model):
     """A value the translation changed, moved or could only approximate."""
 
-    code: str
+    code: WarningCode
     field: str
     message: str
 

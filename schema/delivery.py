@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
-from strawberry.federation.schema_directives import Cost
 from strawberry.types import Info
 
 from providers import models
@@ -14,9 +15,6 @@ from schema.enums import DeliveryState
 from schema.types import AssessmentOrder, AssessmentResult, Delivery
 
 MAX_KEY_LENGTH = 255
-# The scopes of schema/root.py (not imported: root imports this module).
-READ_ORDERS, WRITE_RESULTS = "orders:read", "results:write"
-RETRY_COST = 10  # like a mutation that calls a provider
 
 
 def idempotency_header(info: Info[GraphQLContext, None]) -> str | None:
@@ -32,7 +30,7 @@ def idempotency_header(info: Info[GraphQLContext, None]) -> str | None:
 
 @strawberry.type(description="A recorded result with its delivery, as the deliveries list shows it.")
 class ResultDelivery:
-    result: AssessmentResult
+    result: AssessmentResult = strawberry.field(description="The recorded result.")
     order_id: strawberry.ID = strawberry.field(description="The global id of the result's order.")
 
     @strawberry.field(description="The delivery (same as result.delivery).")
@@ -46,33 +44,35 @@ class ResultDelivery:
 
 @strawberry.type(description="A delivery in a list, with its cursor.")
 class ResultDeliveryEdge:
-    cursor: str
-    node: ResultDelivery
+    cursor: str = strawberry.field(description="Opaque cursor of this delivery, for `after`.")
+    node: ResultDelivery = strawberry.field(description="The result with its delivery.")
 
 
 @strawberry.type(description="Forward paging of the deliveries list.")
 class DeliveryPageInfo:
-    has_next_page: bool
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(description="Whether more deliveries follow this page.")
+    end_cursor: str | None = strawberry.field(description="The cursor of the page's last delivery.")
 
 
 @strawberry.type(description="A page of deliveries, oldest first.")
 class ResultDeliveryConnection:
-    edges: list[ResultDeliveryEdge]
-    page_info: DeliveryPageInfo
+    edges: list[ResultDeliveryEdge] = strawberry.field(description="The deliveries of this page.")
+    page_info: DeliveryPageInfo = strawberry.field(description="Paging information.")
     total_count: int = strawberry.field(description="Deliveries matching the filter, over all pages.")
 
 
 @strawberry.input(description="Which deliveries to list; lists mean any of, empty or absent means all.")
 class DeliveryFilter:
-    states: list[DeliveryState] | None = None
-    connection_ids: list[strawberry.ID] | None = None
+    states: list[DeliveryState] | None = strawberry.field(default=None, description="Only these delivery states.")
+    connection_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Only results of orders of these connections."
+    )
 
 
 @strawberry.type(description="What `retryDelivery` or `cancelDelivery` did.")
 class DeliveryPayload:
-    order: AssessmentOrder
-    result: AssessmentResult
+    order: AssessmentOrder = strawberry.field(description="The result's order.")
+    result: AssessmentResult = strawberry.field(description="The result whose delivery was retried or cancelled.")
     delivery: Delivery = strawberry.field(description="The delivery now (same as result.delivery).")
 
     @classmethod
@@ -81,50 +81,35 @@ class DeliveryPayload:
         return cls(order=AssessmentOrder.from_domain(view.order), result=result, delivery=result.delivery)
 
 
-@strawberry.type
-class DeliveryQueries:
-    @strawberry.federation.field(
-        description="Recorded results by delivery state (e.g. RETRYING, FAILED), oldest first, at most 100 a page.",
-        authenticated=True, requires_scopes=[[READ_ORDERS]],
+ResultId = Annotated[strawberry.ID, strawberry.argument(description="The result's id (AssessmentResult.id).")]
+
+
+async def deliveries(
+    info: Info[GraphQLContext, None],
+    filter: Annotated[DeliveryFilter | None, strawberry.argument(description="Which deliveries; all when absent.")] = None,
+    first: Annotated[int, strawberry.argument(description="Page size, at most 100.")] = 50,
+    after: Annotated[str | None, strawberry.argument(description="The endCursor of the previous page.")] = None,
+) -> ResultDeliveryConnection:
+    wanted = filter or DeliveryFilter()
+    states = tuple(models.DeliveryState(s) for s in wanted.states or ())
+    page = await delivery.list_deliveries(
+        info.context.app, states, tuple(wanted.connection_ids or ()), first=first, after=after
     )
-    async def deliveries(
-        self,
-        info: Info[GraphQLContext, None],
-        filter: DeliveryFilter | None = None,
-        first: int = 50,
-        after: str | None = None,
-    ) -> ResultDeliveryConnection:
-        wanted = filter or DeliveryFilter()
-        states = tuple(models.DeliveryState(s) for s in wanted.states or ())
-        page = await delivery.list_deliveries(
-            info.context.app, states, tuple(wanted.connection_ids or ()), first=first, after=after
+    edges = [
+        ResultDeliveryEdge(
+            cursor=cursor,
+            node=ResultDelivery(result=AssessmentResult.from_domain(r.result), order_id=strawberry.ID(r.ref.encode())),
         )
-        edges = [
-            ResultDeliveryEdge(
-                cursor=cursor,
-                node=ResultDelivery(result=AssessmentResult.from_domain(r.result), order_id=strawberry.ID(r.ref.encode())),
-            )
-            for r, cursor in zip(page.records, page.cursors, strict=True)
-        ]
-        end = page.cursors[-1] if page.cursors else None
-        info_ = DeliveryPageInfo(has_next_page=page.has_next_page, end_cursor=end)
-        return ResultDeliveryConnection(edges=edges, page_info=info_, total_count=page.total_count)
+        for r, cursor in zip(page.records, page.cursors, strict=True)
+    ]
+    end = page.cursors[-1] if page.cursors else None
+    info_ = DeliveryPageInfo(has_next_page=page.has_next_page, end_cursor=end)
+    return ResultDeliveryConnection(edges=edges, page_info=info_, total_count=page.total_count)
 
 
-@strawberry.type
-class DeliveryMutations:
-    @strawberry.federation.mutation(
-        description="Send a FAILED or RETRYING delivery now, without waiting for its next attempt. "
-        "Answers like updateAssessmentResult; CONFLICT for other states or when a newer result exists.",
-        authenticated=True, requires_scopes=[[WRITE_RESULTS]], directives=[Cost(weight=RETRY_COST)],
-    )
-    async def retry_delivery(self, info: Info[GraphQLContext, None], result_id: strawberry.ID) -> DeliveryPayload:
-        return DeliveryPayload.from_domain(await delivery.retry_delivery(info.context.app, result_id))
+async def retry_delivery(info: Info[GraphQLContext, None], result_id: ResultId) -> DeliveryPayload:
+    return DeliveryPayload.from_domain(await delivery.retry_delivery(info.context.app, result_id))
 
-    @strawberry.federation.mutation(
-        description="Cancel a PENDING or RETRYING delivery; CONFLICT when it is being sent right now or is "
-        "already delivered, failed or cancelled.",
-        authenticated=True, requires_scopes=[[WRITE_RESULTS]],
-    )
-    async def cancel_delivery(self, info: Info[GraphQLContext, None], result_id: strawberry.ID) -> DeliveryPayload:
-        return DeliveryPayload.from_domain(await delivery.cancel_delivery(info.context.app, result_id))
+
+async def cancel_delivery(info: Info[GraphQLContext, None], result_id: ResultId) -> DeliveryPayload:
+    return DeliveryPayload.from_domain(await delivery.cancel_delivery(info.context.app, result_id))

@@ -16,50 +16,56 @@ from store import OrderFilter
 
 @strawberry.input(description="A score with its scale. Values must be >= 0 and min <= value <= max.")
 class ScoreInput:
-    value: float
-    min: float | None = None
-    max: float | None = None
+    value: float = strawberry.field(description="The score.")
+    min: float | None = strawberry.field(default=None, description="The lowest possible score.")
+    max: float | None = strawberry.field(default=None, description="The highest possible score.")
     label: str | None = strawberry.field(default=None, description="e.g. `Percentage`.")
 
 
 @strawberry.input(description="A result file, sent to the provider by URL.")
 class AttachmentInput:
-    url: str
-    name: str | None = None
+    url: str = strawberry.field(description="An http(s) URL the provider can fetch the file from.")
+    name: str | None = strawberry.field(default=None, description="The file's display name.")
     content_type: str | None = strawberry.field(default=None, description="MIME type, e.g. `application/pdf`.")
 
 
 @strawberry.input(description="The score of a SUB_RESULT attribute.")
 class AttributeScoreInput:
-    value: float
-    max: float | None = None
+    value: float = strawberry.field(description="The sub-result's score.")
+    max: float | None = strawberry.field(default=None, description="The sub-result's highest possible score.")
 
 
 @strawberry.input(description="An additional result attribute.")
 class ResultAttributeInput:
-    type: AttributeType
-    label: str
+    type: AttributeType = strawberry.field(description="TEXT, NUMBER or SUB_RESULT.")
+    label: str = strawberry.field(description="The attribute's label as the ATS shows it.")
     value: str | None = strawberry.field(default=None, description="Required for TEXT; numeric for NUMBER.")
     score: AttributeScoreInput | None = strawberry.field(default=None, description="Required for SUB_RESULT.")
-    status: AssessmentStatus | None = None
+    status: AssessmentStatus | None = strawberry.field(default=None, description="The status of a SUB_RESULT.")
     id: str | None = strawberry.field(default=None, description="Your id for a sub-result.")
 
 
 @strawberry.input(description="A result to write back to the order's provider.")
 class UpdateAssessmentResultInput:
-    order_id: strawberry.ID
-    status: AssessmentStatus
+    order_id: strawberry.ID = strawberry.field(description="The order's global id (AssessmentOrder.id).")
+    status: AssessmentStatus = strawberry.field(description="The status to set on the order.")
     outcome: AssessmentOutcome | None = strawberry.field(
         default=None, description="PASSED or FAILED; only with status COMPLETED."
     )
-    score: ScoreInput | None = None
-    summary: str | None = None
-    result_url: str | None = strawberry.field(default=None, description="Required by Kombo.")
-    started_at: DateTime | None = None
-    completed_at: DateTime | None = None
-    attachments: list[AttachmentInput] | None = None
-    attributes: list[ResultAttributeInput] | None = None
-    candidate_profile_url: str | None = None
+    score: ScoreInput | None = strawberry.field(default=None, description="The overall score.")
+    summary: str | None = strawberry.field(default=None, description="A short text summary of the result.")
+    result_url: str | None = strawberry.field(default=None, description="Where the full result can be seen; required by Kombo.")
+    started_at: DateTime | None = strawberry.field(default=None, description="When the candidate started.")
+    completed_at: DateTime | None = strawberry.field(default=None, description="When the candidate finished.")
+    attachments: list[AttachmentInput] | None = strawberry.field(
+        default=None, description="Result files, sent by URL (Kombo: at most 5)."
+    )
+    attributes: list[ResultAttributeInput] | None = strawberry.field(
+        default=None, description="Additional attributes and sub-results."
+    )
+    candidate_profile_url: str | None = strawberry.field(
+        default=None, description="The candidate's profile at the vendor."
+    )
     passthrough: JSON | None = strawberry.field(
         default=None,
         description=(
@@ -91,16 +97,18 @@ class UpdateAssessmentResultInput:
 
 @strawberry.input(description="Filters for the order list; lists mean any of.")
 class AssessmentOrderFilter:
-    providers: list[Provider] | None = None
-    connection_ids: list[strawberry.ID] | None = None
-    statuses: list[AssessmentStatus] | None = None
-    package_ids: list[str] | None = None
-    candidate_email: str | None = None
+    providers: list[Provider] | None = strawberry.field(default=None, description="Only these providers.")
+    connection_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Only these connections (by configured id)."
+    )
+    statuses: list[AssessmentStatus] | None = strawberry.field(default=None, description="Only these statuses.")
+    package_ids: list[str] | None = strawberry.field(default=None, description="Only these packages.")
+    candidate_email: str | None = strawberry.field(default=None, description="Candidates with this email.")
     search: str | None = strawberry.field(default=None, description="Substring of candidate name or email.")
-    created_after: DateTime | None = None
-    created_before: DateTime | None = None
-    updated_after: DateTime | None = None
-    updated_before: DateTime | None = None
+    created_after: DateTime | None = strawberry.field(default=None, description="Created at or after (inclusive).")
+    created_before: DateTime | None = strawberry.field(default=None, description="Created before (exclusive).")
+    updated_after: DateTime | None = strawberry.field(default=None, description="Updated at or after (inclusive).")
+    updated_before: DateTime | None = strawberry.field(default=None, description="Updated before (exclusive).")
 
     def to_domain(self) -> OrderFilter:
         return OrderFilter(

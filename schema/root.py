@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -14,41 +14,40 @@ from strawberry.types import Info
 from strawberry.types.nodes import SelectedField
 
 from resolvers import orders, results, sync
+from schema import delivery
+from schema.access import READ_ORDERS, WRITE_RESULTS, access
 from schema.context import GraphQLContext
-from schema.delivery import DeliveryMutations, DeliveryQueries, idempotency_header
+from schema.delivery import idempotency_header
 from schema.enums import AssessmentOrderSort
 from schema.errors import CodedErrors
 from schema.inputs import AssessmentOrderFilter, UpdateAssessmentResultInput
 from schema.scalars import SCALAR_MAP
 from schema.sync import SyncConnectionPayload
-from schema.types import AssessmentOrder, AssessmentResult, Delivery, TranslationWarning
+from schema.types import AssessmentOrder, AssessmentResult, Delivery, Node, TranslationWarning
 from store import OrderSort
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
-# Scopes a client needs (SDL @requiresScopes; the HTTP edge enforces them too).
-READ_ORDERS = "orders:read"
-WRITE_RESULTS = "results:write"
 MUTATION_COST = 10  # @cost of a mutation that calls a provider (objects cost 1, scalars 0)
 
 
 @strawberry.type(description="An order in a list, with its cursor.")
 class AssessmentOrderEdge:
-    cursor: str
-    node: AssessmentOrder
+    cursor: str = strawberry.field(description="Opaque cursor of this order, for `after` / `before`.")
+    node: AssessmentOrder = strawberry.field(description="The order.")
 
 
 @strawberry.type(description="Relay page information.")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(description="Whether orders follow this page.")
+    has_previous_page: bool = strawberry.field(description="Whether orders precede this page.")
+    start_cursor: str | None = strawberry.field(description="The cursor of the page's first order.")
+    end_cursor: str | None = strawberry.field(description="The cursor of the page's last order.")
 
 
 @strawberry.type(description="A page of assessment orders.")
 class AssessmentOrderConnection:
-    edges: list[AssessmentOrderEdge]
-    page_info: PageInfo
+    edges: list[AssessmentOrderEdge] = strawberry.field(description="The orders of this page.")
+    page_info: PageInfo = strawberry.field(description="Paging information.")
     known_total: strawberry.Private[int | None]
     count: strawberry.Private[Callable[[], Awaitable[int]]]
 
@@ -60,65 +59,67 @@ class AssessmentOrderConnection:
 @strawberry.type(description="What `updateAssessmentResult` did.")
 class UpdateAssessmentResultPayload:
     order: AssessmentOrder = strawberry.field(description="The order merged with the provider's answer.")
-    result: AssessmentResult
+    result: AssessmentResult = strawberry.field(description="The recorded result.")
     delivery: Delivery = strawberry.field(description="The delivery outcome (same as result.delivery).")
     warnings: list[TranslationWarning] = strawberry.field(
         description="Every translation that changed, moved or approximated a value."
     )
 
 
-@strawberry.type
-class Query(DeliveryQueries):
-    @strawberry.federation.field(
-        description="One order by its global id; null when it does not exist.",
-        authenticated=True, requires_scopes=[[READ_ORDERS]],
-    )
-    async def assessment_order(
-        self, info: Info[GraphQLContext, None], id: strawberry.ID
-    ) -> AssessmentOrder | None:
-        found = (await orders.load_orders(info.context.app, [id]))[0]
-        if isinstance(found, Exception):
-            if getattr(found, "code", None) == "NOT_FOUND":
-                return None
-            raise found
-        return AssessmentOrder.from_domain(found)
+def _arg(description: str) -> Any:
+    return strawberry.argument(description=description)
 
-    @strawberry.federation.field(
-        description="Orders from every connection, newest first by default.",
-        authenticated=True, requires_scopes=[[READ_ORDERS]],
-        # Demand control (IBM cost spec): a page's size is its `first`/`last`, and it sizes `edges`.
-        directives=[ListSize(slicing_arguments=["first", "last"], sized_fields=["edges"], assumed_size=20,
-                             require_one_slicing_argument=False)],
-    )
-    async def assessment_orders(
-        self,
-        info: Info[GraphQLContext, None],
-        filter: AssessmentOrderFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        order_by: AssessmentOrderSort = OrderSort.CREATED_AT_DESC,
-    ) -> AssessmentOrderConnection:
-        domain_filter = (filter or AssessmentOrderFilter()).to_domain()
-        ctx = info.context.app
-        page = await orders.list_orders(
-            ctx, domain_filter, first=first, after=after, last=last, before=before,
-            sort=order_by, count_total=selects(info, "totalCount"),
-        )  # fmt: skip
-        edges = [
-            AssessmentOrderEdge(cursor=c, node=AssessmentOrder.from_domain(o))
-            for o, c in zip(page.orders, page.cursors, strict=True)
-        ]
-        info_ = PageInfo(
-            has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
-            start_cursor=page.cursors[0] if page.cursors else None,
-            end_cursor=page.cursors[-1] if page.cursors else None,
-        )  # fmt: skip
-        return AssessmentOrderConnection(
-            edges=edges, page_info=info_, known_total=page.total_count,
-            count=lambda: orders.count_orders(ctx, domain_filter),
-        )  # fmt: skip
+
+OrderId = Annotated[strawberry.ID, _arg("An order's global id (AssessmentOrder.id).")]
+
+
+async def _order_or_none(info: Info[GraphQLContext, None], id: str) -> AssessmentOrder | None:
+    found = (await orders.load_orders(info.context.app, [id]))[0]
+    if isinstance(found, Exception):
+        if getattr(found, "code", None) == "NOT_FOUND":
+            return None
+        raise found
+    return AssessmentOrder.from_domain(found)
+
+
+async def assessment_order(info: Info[GraphQLContext, None], id: OrderId) -> AssessmentOrder | None:
+    return await _order_or_none(info, id)
+
+
+async def node(
+    info: Info[GraphQLContext, None], id: Annotated[strawberry.ID, _arg("A global id (Node.id).")]
+) -> Node | None:
+    return await _order_or_none(info, id)
+
+
+async def assessment_orders(
+    info: Info[GraphQLContext, None],
+    filter: Annotated[AssessmentOrderFilter | None, _arg("Which orders; all when absent.")] = None,
+    first: Annotated[int | None, _arg("Page size from the start or `after` (at most 100).")] = None,
+    after: Annotated[str | None, _arg("Orders after this cursor.")] = None,
+    last: Annotated[int | None, _arg("Page size from the end or `before` (at most 100).")] = None,
+    before: Annotated[str | None, _arg("Orders before this cursor.")] = None,
+    order_by: Annotated[AssessmentOrderSort, _arg("The ordering.")] = OrderSort.CREATED_AT_DESC,
+) -> AssessmentOrderConnection:
+    domain_filter = (filter or AssessmentOrderFilter()).to_domain()
+    ctx = info.context.app
+    page = await orders.list_orders(
+        ctx, domain_filter, first=first, after=after, last=last, before=before,
+        sort=order_by, count_total=selects(info, "totalCount"),
+    )  # fmt: skip
+    edges = [
+        AssessmentOrderEdge(cursor=c, node=AssessmentOrder.from_domain(o))
+        for o, c in zip(page.orders, page.cursors, strict=True)
+    ]
+    info_ = PageInfo(
+        has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
+        start_cursor=page.cursors[0] if page.cursors else None,
+        end_cursor=page.cursors[-1] if page.cursors else None,
+    )  # fmt: skip
+    return AssessmentOrderConnection(
+        edges=edges, page_info=info_, known_total=page.total_count,
+        count=lambda: orders.count_orders(ctx, domain_filter),
+    )  # fmt: skip
 
 
 def selects(info: Info[Any, Any], name: str) -> bool:
@@ -134,33 +135,66 @@ def selects(info: Info[Any, Any], name: str) -> bool:
     return False
 
 
-@strawberry.type
-class Mutation(DeliveryMutations):
-    @strawberry.federation.mutation(
-        description="Write an assessment result back to the order's provider.",
-        authenticated=True, requires_scopes=[[WRITE_RESULTS]], directives=[Cost(weight=MUTATION_COST)],
+async def update_assessment_result(
+    info: Info[GraphQLContext, None], input: Annotated[UpdateAssessmentResultInput, _arg("The result to write.")]
+) -> UpdateAssessmentResultPayload:
+    written = await results.update_assessment_result(
+        info.context.app, input.order_id, input.to_domain(), header_key=idempotency_header(info)
     )
-    async def update_assessment_result(
-        self, info: Info[GraphQLContext, None], input: UpdateAssessmentResultInput
-    ) -> UpdateAssessmentResultPayload:
-        written = await results.update_assessment_result(
-            info.context.app, input.order_id, input.to_domain(), header_key=idempotency_header(info)
-        )
-        result = AssessmentResult.from_domain(written.result)
-        return UpdateAssessmentResultPayload(
-            order=AssessmentOrder.from_domain(written.order), result=result,
-            delivery=result.delivery, warnings=result.warnings,
+    result = AssessmentResult.from_domain(written.result)
+    return UpdateAssessmentResultPayload(
+        order=AssessmentOrder.from_domain(written.order), result=result,
+        delivery=result.delivery, warnings=result.warnings,
+    )  # fmt: skip
+
+
+async def sync_connection(
+    info: Info[GraphQLContext, None],
+    connection_id: Annotated[strawberry.ID, _arg("A Kombo connection's configured id, e.g. `sandbox-kombo`.")],
+) -> SyncConnectionPayload:
+    return SyncConnectionPayload.from_domain(await sync.sync_connection(info.context.app, connection_id))
+
+
+def build_roots(security_directives: bool = False) -> tuple[type, type]:
+    """The Query and Mutation types; `security_directives` adds @authenticated / @requiresScopes."""
+    field, mutation = strawberry.federation.field, strawberry.federation.mutation
+    read, write = access(READ_ORDERS, security_directives), access(WRITE_RESULTS, security_directives)
+    cost = [Cost(weight=MUTATION_COST)]
+    # Demand control (IBM cost spec): a page's size is its `first`/`last`, and it sizes `edges`.
+    page_size = ListSize(slicing_arguments=["first", "last"], sized_fields=["edges"], assumed_size=20,
+                         require_one_slicing_argument=False)  # fmt: skip
+
+    @strawberry.type(description="Reading: orders, deliveries, and any object by its global id.")
+    class Query:
+        assessment_order = field(assessment_order, description="One order by its global id; null when it does not exist.", **read)
+        assessment_orders = field(assessment_orders, description="Orders from every connection, newest first by default.",
+                                  directives=[page_size], **read)  # fmt: skip
+        deliveries = field(delivery.deliveries, description="Recorded results by delivery state (e.g. RETRYING, "
+                           "FAILED), oldest first, at most 100 a page.", **read)  # fmt: skip
+        node = field(node, description="Any object by its global id (Relay); null when it does not exist.", **read)
+
+    @strawberry.type(description="Writing: results, their delivery, and Kombo syncs.")
+    class Mutation:
+        update_assessment_result = mutation(
+            update_assessment_result, description="Write an assessment result back to the order's provider.",
+            directives=cost, **write,
+        )  # fmt: skip
+        sync_connection = mutation(
+            sync_connection, description="Read a Kombo connection's new orders now (the background poller does the "
+            "same). Provider failures come back as `errorCode`; a sync already running is not started twice.",
+            directives=cost, **read,
+        )  # fmt: skip
+        retry_delivery = mutation(
+            delivery.retry_delivery, description="Send a FAILED or RETRYING delivery now, without waiting for its "
+            "next attempt. Answers like updateAssessmentResult; CONFLICT for other states or when a newer result "
+            "exists.", directives=cost, **write,
+        )  # fmt: skip
+        cancel_delivery = mutation(
+            delivery.cancel_delivery, description="Cancel a PENDING or RETRYING delivery; CONFLICT when it is being "
+            "sent right now or is already delivered, failed or cancelled.", **write,
         )  # fmt: skip
 
-    @strawberry.federation.mutation(
-        description="Read a Kombo connection's new orders now (the background poller does the same). "
-        "Provider failures come back as `errorCode`; a sync already running is not started twice.",
-        authenticated=True, requires_scopes=[[READ_ORDERS]], directives=[Cost(weight=MUTATION_COST)],
-    )
-    async def sync_connection(
-        self, info: Info[GraphQLContext, None], connection_id: strawberry.ID
-    ) -> SyncConnectionPayload:
-        return SyncConnectionPayload.from_domain(await sync.sync_connection(info.context.app, connection_id))
+    return Query, Mutation
 
 
 class ServiceSchema(strawberry.federation.Schema):
@@ -179,10 +213,12 @@ class ServiceSchema(strawberry.federation.Schema):
         return execution_context
 
 
-def build_schema() -> ServiceSchema:
+def build_schema(security_directives: bool = False) -> ServiceSchema:
+    """The federation schema; the committed SDL is the default (no security directives)."""
+    query, mutation = build_roots(security_directives)
     return ServiceSchema(
-        query=Query,
-        mutation=Mutation,
+        query=query,
+        mutation=mutation,
         # Parsing and validation are cached by the HTTP edge (server/documents.py), which hands
         # the validated document over in the context; without one, Strawberry validates as usual.
         extensions=[CodedErrors],

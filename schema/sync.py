@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from resolvers.sync import SyncReport
+from schema.enums import ErrorCodeEnum, error_code
 
 
 @strawberry.type(description="What `syncConnection` did for one Kombo connection.")
@@ -19,7 +20,7 @@ class SyncConnectionPayload:
     already_running: bool = strawberry.field(
         description="True when another sync of this connection was running, so this call did nothing."
     )
-    error_code: str | None = strawberry.field(
+    error_code: ErrorCodeEnum | None = strawberry.field(  # type: ignore[valid-type]
         description="The error code that stopped the sync (e.g. PROVIDER_RATE_LIMITED); what was read is "
         "kept and the next sync resumes where this one stopped. Null when nothing went wrong."
     )
@@ -29,5 +30,5 @@ class SyncConnectionPayload:
         return cls(
             connection_id=strawberry.ID(report.connection_id), pages_read=report.pages_read,
             orders_seen=report.orders_seen, finished=report.finished, resumed=report.resumed,
-            already_running=report.already_running, error_code=report.error_code,
+            already_running=report.already_running, error_code=error_code(report.error_code),
         )  # fmt: skip

@@ -12,7 +12,10 @@ from schema.enums import (
     AssessmentStatus,
     AttributeType,
     DeliveryState,
+    ErrorCodeEnum,
     Provider,
+    TranslationWarningCode,
+    error_code,
 )
 from schema.scalars import JSON, DateTime
 
@@ -20,91 +23,97 @@ from schema.scalars import JSON, DateTime
 @strawberry.type(description="A configured tenant of one provider.")
 class Connection:
     id: strawberry.ID = strawberry.field(description="The connection's configured id.")
-    provider: Provider
+    provider: Provider = strawberry.field(description="The provider this connection talks to.")
 
 
 @strawberry.type(description="The assessment package (test) the order asks for.")
 class AssessmentPackage:
     id: str = strawberry.field(description="The vendor's package id.")
-    name: str | None
+    name: str | None = strawberry.field(description="The package's display name, when the provider sends one.")
 
 
 @strawberry.type(description="The candidate to assess, as the ATS describes them.")
 class Candidate:
     remote_id: str | None = strawberry.field(description="The candidate's id in the ATS.")
-    first_name: str | None
-    last_name: str | None
+    first_name: str | None = strawberry.field(description="The candidate's first name.")
+    last_name: str | None = strawberry.field(description="The candidate's last name.")
     name: str | None = strawberry.field(
         description="Full name as the provider gives it; otherwise the first and last name joined."
     )
-    emails: list[str]
-    phones: list[str]
-    profile_url: str | None
-    resume_url: str | None
+    emails: list[str] = strawberry.field(description="The candidate's email addresses, primary first.")
+    phones: list[str] = strawberry.field(description="The candidate's phone numbers.")
+    profile_url: str | None = strawberry.field(description="The candidate's profile in the ATS.")
+    resume_url: str | None = strawberry.field(description="A link to the candidate's resume, when the ATS shares one.")
 
 
 @strawberry.type(description="The job application the order belongs to.")
 class Application:
-    remote_id: str | None
+    remote_id: str | None = strawberry.field(description="The application's id in the ATS.")
 
 
 @strawberry.type(description="The job the candidate applied for.")
 class Job:
-    remote_id: str | None
-    title: str | None
-    code: str | None
-    description: str | None
-    location: str | None
+    remote_id: str | None = strawberry.field(description="The job's id in the ATS.")
+    title: str | None = strawberry.field(description="The job title.")
+    code: str | None = strawberry.field(description="The job's requisition code.")
+    description: str | None = strawberry.field(description="The job description, as the provider sends it.")
+    location: str | None = strawberry.field(description="Where the job is based.")
 
 
 @strawberry.type(description="A score with its scale.")
 class Score:
-    value: float
-    min: float | None
-    max: float | None
-    label: str | None
+    value: float = strawberry.field(description="The score.")
+    min: float | None = strawberry.field(description="The lowest possible score.")
+    max: float | None = strawberry.field(description="The highest possible score.")
+    label: str | None = strawberry.field(description="What the score means, e.g. `Percentage`.")
 
 
 @strawberry.type(description="A file of the result, sent by URL.")
 class Attachment:
-    url: str
-    name: str | None
-    content_type: str | None
+    url: str = strawberry.field(description="Where the provider fetches the file.")
+    name: str | None = strawberry.field(description="The file's display name.")
+    content_type: str | None = strawberry.field(description="MIME type, e.g. `application/pdf`.")
 
 
 @strawberry.type(description="A score of a sub-result.")
 class AttributeScore:
-    value: float
-    max: float | None
+    value: float = strawberry.field(description="The sub-result's score.")
+    max: float | None = strawberry.field(description="The sub-result's highest possible score.")
 
 
 @strawberry.type(description="An additional result attribute: text, number or sub-result.")
 class ResultAttribute:
-    type: AttributeType
-    label: str
-    value: str | None
-    score: AttributeScore | None
-    status: AssessmentStatus | None
-    id: str | None
+    type: AttributeType = strawberry.field(description="TEXT, NUMBER or SUB_RESULT.")
+    label: str = strawberry.field(description="The attribute's label as the ATS shows it.")
+    value: str | None = strawberry.field(description="The value of a TEXT or NUMBER attribute.")
+    score: AttributeScore | None = strawberry.field(description="The score of a SUB_RESULT.")
+    status: AssessmentStatus | None = strawberry.field(description="The status of a SUB_RESULT.")
+    id: str | None = strawberry.field(description="The vendor's id of a sub-result.")
 
 
 @strawberry.type(description="A value the translation to the provider changed, moved or approximated.")
 class TranslationWarning:
-    code: str = strawberry.field(description="MOVED, APPROXIMATED or DEFAULTED.")
+    code: TranslationWarningCode = strawberry.field(description="MOVED, APPROXIMATED or DEFAULTED.")
     field: str = strawberry.field(description="The input path of the value, e.g. `score.label`.")
-    message: str
+    message: str = strawberry.field(description="What was done with the value, for people.")
+
+    @classmethod
+    def from_domain(cls, w: models.TranslationWarning) -> TranslationWarning:
+        return cls(code=w.code, field=w.field, message=w.message)
 
 
 @strawberry.type(description="The state of a result's delivery to the provider.")
 class Delivery:
-    state: DeliveryState
-    attempts: int
+    state: DeliveryState = strawberry.field(description="Where the result stands on its way to the provider.")
+    attempts: int = strawberry.field(description="Finished attempts to send it.")
     provider_status_code: int | None = strawberry.field(description="HTTP status of the last answer.")
     provider_message: str | None = strawberry.field(description="The provider's success message.")
     provider_warnings: list[str] = strawberry.field(description="Warnings the provider returned.")
-    error_code: str | None = strawberry.field(description="The error code of the last failure.")
+    error_code: ErrorCodeEnum | None = strawberry.field(  # type: ignore[valid-type]
+        description="The error code of the last failure, or why the write is queued."
+    )
     error_message: str | None = strawberry.field(description="What the last failure was, or why the write is queued.")
-    updated_at: DateTime | None
+    updated_at: DateTime | None = strawberry.field(description="When the delivery last changed.")
     next_attempt_at: DateTime | None = strawberry.field(
         description="When the background deliverer tries again (PENDING and RETRYING)."
     )
@@ -114,29 +123,31 @@ class Delivery:
         return cls(
             state=d.state, attempts=d.attempts, provider_status_code=d.provider_status_code,
             provider_message=d.provider_message, provider_warnings=list(d.provider_warnings),
-            error_code=d.error_code, error_message=d.error_message, updated_at=d.updated_at,
+            error_code=error_code(d.error_code), error_message=d.error_message, updated_at=d.updated_at,
             next_attempt_at=d.next_attempt_at,
         )  # fmt: skip
 
 
 @strawberry.type(description="The last result submitted for an order.")
 class AssessmentResult:
-    id: strawberry.ID
-    status: AssessmentStatus
-    outcome: AssessmentOutcome | None
-    score: Score | None
-    summary: str | None
-    result_url: str | None
-    started_at: DateTime | None
-    completed_at: DateTime | None
-    attachments: list[Attachment]
-    attributes: list[ResultAttribute]
-    candidate_profile_url: str | None
-    passthrough: JSON | None
-    idempotency_key: str | None
-    submitted_at: DateTime
-    warnings: list[TranslationWarning]
-    delivery: Delivery
+    id: strawberry.ID = strawberry.field(description="The result's id (for retryDelivery and cancelDelivery).")
+    status: AssessmentStatus = strawberry.field(description="The status the result sets on the order.")
+    outcome: AssessmentOutcome | None = strawberry.field(description="PASSED or FAILED, with COMPLETED only.")
+    score: Score | None = strawberry.field(description="The overall score.")
+    summary: str | None = strawberry.field(description="A short text summary of the result.")
+    result_url: str | None = strawberry.field(description="Where the full result can be seen at the vendor.")
+    started_at: DateTime | None = strawberry.field(description="When the candidate started.")
+    completed_at: DateTime | None = strawberry.field(description="When the candidate finished.")
+    attachments: list[Attachment] = strawberry.field(description="Result files, sent by URL.")
+    attributes: list[ResultAttribute] = strawberry.field(description="Additional attributes and sub-results.")
+    candidate_profile_url: str | None = strawberry.field(description="The candidate's profile at the vendor.")
+    passthrough: JSON | None = strawberry.field(description="Provider-specific extras sent with the result.")
+    idempotency_key: str | None = strawberry.field(description="The idempotency key the result was written with.")
+    submitted_at: DateTime = strawberry.field(description="When the service recorded the result.")
+    warnings: list[TranslationWarning] = strawberry.field(
+        description="Every translation that changed, moved or approximated a value."
+    )
+    delivery: Delivery = strawberry.field(description="The result's delivery to the provider.")
 
     @classmethod
     def from_domain(cls, r: models.AssessmentResult) -> AssessmentResult:
@@ -150,7 +161,7 @@ class AssessmentResult:
             attributes=[_attribute(a) for a in u.attributes],
             candidate_profile_url=u.candidate_profile_url, passthrough=u.passthrough,
             idempotency_key=u.idempotency_key, submitted_at=r.submitted_at,
-            warnings=[TranslationWarning(**w.model_dump()) for w in r.warnings],
+            warnings=[TranslationWarning.from_domain(w) for w in r.warnings],
             delivery=Delivery.from_domain(r.delivery),
         )  # fmt: skip
 
@@ -162,26 +173,31 @@ def _attribute(a: models.ResultAttribute) -> ResultAttribute:
     )
 
 
+@strawberry.interface(description="An object with a global id, fetched again with `node(id:)` (Relay).")
+class Node:
+    id: strawberry.ID = strawberry.field(description="The object's global id.")
+
+
 @strawberry.federation.type(
     keys=["id"], description="An assessment order from any provider, in one unified shape."
 )
-class AssessmentOrder:
+class AssessmentOrder(Node):
     id: strawberry.ID = strawberry.field(
         description="Stable opaque global id encoding the connection and the provider's order id."
     )
-    provider: Provider
-    connection: Connection
+    provider: Provider = strawberry.field(description="The provider the order came from.")
+    connection: Connection = strawberry.field(description="The configured connection the order came through.")
     provider_order_id: str = strawberry.field(description="The order's id at the provider.")
-    status: AssessmentStatus
+    status: AssessmentStatus = strawberry.field(description="The order's status in the unified vocabulary.")
     provider_status: str | None = strawberry.field(
         description="The provider's raw status value, kept so unknown future values are not lost."
     )
-    package: AssessmentPackage | None
-    candidate: Candidate
-    application: Application | None
-    job: Job | None
-    created_at: DateTime | None
-    updated_at: DateTime | None
+    package: AssessmentPackage | None = strawberry.field(description="The package (test) ordered.")
+    candidate: Candidate = strawberry.field(description="The candidate to assess.")
+    application: Application | None = strawberry.field(description="The job application the order belongs to.")
+    job: Job | None = strawberry.field(description="The job the candidate applied for.")
+    created_at: DateTime | None = strawberry.field(description="When the order was created at the provider.")
+    updated_at: DateTime | None = strawberry.field(description="When the order last changed.")
     provider_data: JSON = strawberry.field(
         description="The provider's own order record, as last received or returned."
     )

@@ -19,14 +19,14 @@ from graphql import (
     parse,
     validate,
 )
-from strawberry.federation.schema_directives import RequiresScopes
 
 from providers.errors import ErrorCode
+from schema.access import READ_ORDERS, SCOPES_KEY
 
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
 FEDERATION_FIELDS = frozenset({"_service", "_entities"})
 # Scopes of the root fields Strawberry generates (no directive can be put on them).
-FEDERATION_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {"_entities": (("orders:read",),)}
+FEDERATION_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {"_entities": ((READ_ORDERS,),)}
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,8 @@ class _Counter:
 
 
 def root_field_scopes(strawberry_schema: object) -> dict[tuple[str, str], tuple[tuple[str, ...], ...]]:
-    """`@requiresScopes` of every root field, read from the schema's own directives."""
+    """The scopes of every root field, read from the fields' metadata (schema/access.py): the same
+    whether or not the SDL carries them as `@requiresScopes`."""
     graphql_schema: GraphQLSchema = strawberry_schema._schema  # type: ignore[attr-defined]
     found: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {}
     for root in (graphql_schema.query_type, graphql_schema.mutation_type):
@@ -188,9 +189,9 @@ def root_field_scopes(strawberry_schema: object) -> dict[tuple[str, str], tuple[
             continue
         for name in root.fields:
             definition = strawberry_schema.get_field_for_type(name, root.name)  # type: ignore[attr-defined]
-            for directive in getattr(definition, "directives", ()) or ():
-                if isinstance(directive, RequiresScopes):
-                    found[(root.name, name)] = tuple(tuple(str(s) for s in group) for group in directive.scopes)
+            scopes = (getattr(definition, "metadata", None) or {}).get(SCOPES_KEY)
+            if scopes is not None:
+                found[(root.name, name)] = tuple(tuple(str(s) for s in group) for group in scopes)
     for name, scopes in FEDERATION_SCOPES.items():
         found[("Query", name)] = scopes
     return found

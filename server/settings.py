@@ -30,7 +30,7 @@ _TENANT_KEYS: dict[ProviderName, tuple[str, ...]] = {
     ProviderName.UNIFIED_TO: ("connection_id", "workspace_id"),
 }
 _SERVICE_KEYS = {"database_url", "sandbox", "environment", "graphiql", "csrf_prevention", "rate_limit_per_minute"}
-_TOP_KEYS = {"service", "connections", "delivery", "auth", "clients", "limits", "persisted_documents"}
+_TOP_KEYS = {"service", "connections", "delivery", "auth", "clients", "limits", "persisted_documents", "federation"}
 _ENVIRONMENTS = ("development", "production")
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 _CONNECTION_KEYS = set(Connection.model_fields) | {"sandbox"}
@@ -52,6 +52,17 @@ class DocumentSource(BaseModel):
     path: str
 
 
+class FederationSettings(BaseModel):
+    """The [federation] section: what the subgraph's SDL carries for the router in front."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # `@authenticated` / `@requiresScopes` in the SDL, for a router that enforces them (Apollo Router
+    # with a plan that allows them). Off: the SDL composes unchanged in @apollo/gateway and Hive
+    # Gateway. The service enforces scopes itself either way.
+    security_directives: bool = False
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -70,6 +81,7 @@ class Settings(BaseModel):
     clients: tuple[ClientConfig, ...] = ()
     limits: Limits = Limits()
     persisted_documents: tuple[DocumentSource, ...] = ()
+    federation: FederationSettings = FederationSettings()
 
 
 def sandbox_settings(database_url: str = DEFAULT_DATABASE_URL) -> Settings:
@@ -131,9 +143,13 @@ def parse_settings(data: Mapping[str, Any], environ: Mapping[str, str] = os.envi
     delivery = _parse_delivery(data.get("delivery", {}), problems)
     if problems:
         raise SettingsError(problems)
+    federation = _model(FederationSettings, data.get("federation", {}), "[federation]", problems)
+    if problems:
+        raise SettingsError(problems)
     return Settings(
-        database_url=database_url, sandbox=sandbox, connections=tuple(connections), delivery=delivery, **edge
-    )
+        database_url=database_url, sandbox=sandbox, connections=tuple(connections), delivery=delivery,
+        federation=federation, **edge,
+    )  # fmt: skip
 
 
 def _parse_delivery(raw: Any, problems: list[str]) -> DeliveryPolicy:

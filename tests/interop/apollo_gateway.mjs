@@ -5,7 +5,7 @@ import { composeServices } from "@apollo/composition";
 import { ApolloGateway } from "@apollo/gateway";
 import { ApolloServer } from "@apollo/server";
 import { startStandaloneServer } from "@apollo/server/standalone";
-import { Kind, parse, visit } from "graphql";
+import { parse } from "graphql";
 
 import { announce, failComposition, fetchSdls, stopOnSignals, subgraphArgs } from "./common.mjs";
 
@@ -17,24 +17,9 @@ if (composed.errors) failComposition(composed.errors.map((e) => ({ code: e.exten
 
 const hints = composed.hints.map((h) => ({ code: h.definition.code, level: h.definition.level.name, message: h.message }));
 
-// @apollo/gateway refuses to serve supergraphs with `for: SECURITY` features (@authenticated,
-// @requiresScopes: Apollo Router enforces them). The full SDL composed above; serve one without them.
-const SECURITY = new Set(["authenticated", "requiresScopes"]);
-const withoutSecurity = (document) =>
-  visit(document, {
-    Directive: (node) => (SECURITY.has(node.name.value) ? null : undefined),
-    ListValue: {
-      leave: (node) => ({
-        ...node,
-        values: node.values.filter((v) => !(v.kind === Kind.STRING && SECURITY.has(v.value.replace(/^@/, "")))),
-      }),
-    },
-  });
-const served = composeServices(
-  subgraphs.map(({ name, url, sdl }) => ({ name, url, typeDefs: withoutSecurity(parse(sdl)) })),
-);
-if (served.errors) failComposition(served.errors.map((e) => ({ code: e.extensions?.code, message: e.message })));
-const gateway = new ApolloGateway({ supergraphSdl: served.supergraphSdl });
+// The subgraph SDL is served as committed (no @authenticated / @requiresScopes by default, which
+// @apollo/gateway would refuse as unsupported SECURITY features), so the supergraph is served as composed.
+const gateway = new ApolloGateway({ supergraphSdl: composed.supergraphSdl });
 const server = new ApolloServer({ gateway });
 const { url } = await startStandaloneServer(server, { listen: { host: "127.0.0.1", port: 0 } });
 stopOnSignals(() => server.stop());

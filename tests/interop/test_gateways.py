@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from schema.root import SDL_PATH
 from tests.processes import START_TIMEOUT, served_app, stop
 
 HERE = Path(__file__).resolve().parent
@@ -171,3 +172,19 @@ def test_reviews_join_the_service_orders(gateway: NodeProcess, direct_orders: di
     expected = {order_id: [{"note": f"note {i}"}] for i, order_id in enumerate(direct_orders, start=1)}
     assert {k: v for k, v in notes.items() if v} == expected
     assert len(notes) > len(expected)  # orders without reviews are listed too, with an empty list
+
+
+def test_the_gateways_compose_the_committed_sdl_unchanged(service: str) -> None:
+    # the scripts compose what `_service { sdl }` serves: that is the committed file, security directives off
+    served = post(service, "{ _service { sdl } }")["data"]["_service"]["sdl"]
+    assert served.rstrip("\n") == SDL_PATH.read_text().rstrip("\n")
+    assert "@authenticated" not in served and "@requiresScopes" not in served
+
+
+def test_node_resolves_an_order_through_the_gateway(
+    gateway: NodeProcess, direct_orders: dict[str, dict[str, Any]]
+) -> None:
+    order_id, order = next(iter(direct_orders.items()))
+    query = '{ node(id: "%s") { __typename id ... on AssessmentOrder { status provider candidate { emails } } } }'
+    body = post(gateway.url, query % order_id)
+    assert body == {"data": {"node": {"__typename": "AssessmentOrder", **order}}}

@@ -6,6 +6,7 @@ from graphql import get_introspection_query
 
 from providers.errors import ErrorCode
 from server.clients import ClientConfig, hash_api_key
+from server.settings import FederationSettings
 from tests.server.conftest import CLIENTS, READ_WRITE, Build, codes
 
 SCHEMA = "{ __schema { queryType { name } } }"
@@ -30,7 +31,8 @@ async def test_production_partner_gets_no_introspection_no_service_no_entities(b
 
 
 async def test_production_gateway_fetches_service_and_entities_but_not_introspection(build: Build) -> None:
-    _, anonymous = await build(clients=CLIENTS, environment="production")
+    _, anonymous = await build(clients=CLIENTS, environment="production",
+                               federation=FederationSettings(security_directives=True))  # fmt: skip
     gateway = anonymous.as_(x_api_key="gateway-key")
     sdl = (await gateway.query(SERVICE))["data"]["_service"]["sdl"]
     assert '@requiresScopes(scopes: [["orders:read"]])' in sdl and "@authenticated" in sdl
