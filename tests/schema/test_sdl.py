@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from providers.errors import ErrorCode
 from schema.root import SDL_PATH, build_schema, print_sdl
 from server.documents import root_field_scopes
 
@@ -49,3 +50,16 @@ def test_every_root_field_but_service_requires_a_scope() -> None:
         assert root is not None
         unscoped = {name for name in root.fields if (root.name, name) not in scopes}
         assert unscoped == ({"_service"} if root.name == "Query" else set()), root.name
+
+
+def test_codes_are_enums_wherever_a_code_is_a_field() -> None:
+    sdl = SDL_PATH.read_text()
+    assert sdl.count("errorCode: ErrorCode\n") == 2  # Delivery, SyncConnectionPayload
+    assert "code: TranslationWarningCode!" in sdl
+    assert "errorCode: String" not in sdl and "Code: String" not in sdl
+
+
+def test_every_error_code_has_a_row_in_the_error_table() -> None:
+    table = (SDL_PATH.parent.parent / "docs" / "errors.md").read_text()
+    missing = [code.value for code in ErrorCode if f"`{code.value}`" not in table]
+    assert missing == []
