@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
+from providers.errors import ErrorCode
 from resolvers.sync import SyncReport
-from schema.enums import ErrorCodeEnum, error_code
+from schema.enums import error_code
 
 
 @strawberry.type(description="What `syncConnection` did for one Kombo connection.")
@@ -20,7 +21,7 @@ class SyncConnectionPayload:
     already_running: bool = strawberry.field(
         description="True when another sync of this connection was running, so this call did nothing."
     )
-    error_code: ErrorCodeEnum | None = strawberry.field(  # type: ignore[valid-type]
+    error_code: ErrorCode | None = strawberry.field(
         description="The error code that stopped the sync (e.g. PROVIDER_RATE_LIMITED); what was read is "
         "kept and the next sync resumes where this one stopped. Null when nothing went wrong."
     )

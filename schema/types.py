@@ -6,13 +6,13 @@ import strawberry
 from strawberry.types import Info
 
 from providers import models
+from providers.errors import ErrorCode
 from schema.context import GraphQLContext
 from schema.enums import (
     AssessmentOutcome,
     AssessmentStatus,
     AttributeType,
     DeliveryState,
-    ErrorCodeEnum,
     Provider,
     TranslationWarningCode,
     error_code,
@@ -109,7 +109,7 @@ class Delivery:
     provider_status_code: int | None = strawberry.field(description="HTTP status of the last answer.")
     provider_message: str | None = strawberry.field(description="The provider's success message.")
     provider_warnings: list[str] = strawberry.field(description="Warnings the provider returned.")
-    error_code: ErrorCodeEnum | None = strawberry.field(  # type: ignore[valid-type]
+    error_code: ErrorCode | None = strawberry.field(
         description="The error code of the last failure, or why the write is queued."
     )
     error_message: str | None = strawberry.field(description="What the last failure was, or why the write is queued.")
