@@ -148,13 +148,29 @@ class Authenticator:
         return claims
 
 
+_SCOPE_CLAIMS = ("scope", "scp")
+
+
 def _token_scopes(claims: Mapping[str, Any]) -> frozenset[str] | None:
-    """The token's own scopes (`scope` string or `scp` list); None when it names none."""
-    if isinstance(claims.get("scope"), str):
-        return frozenset(claims["scope"].split())
-    if isinstance(claims.get("scp"), list):
-        return frozenset(str(s) for s in claims["scp"])
-    return None
+    """The token's own scopes; None when it names none (the client's scopes then apply).
+
+    `scope` and `scp` may each be a space-delimited string or a list of strings; when both are
+    present they must name the same scopes. Any other shape raises UNAUTHENTICATED.
+    """
+    named = [_scope_set(claims[claim]) for claim in _SCOPE_CLAIMS if claim in claims]
+    if not named:
+        return None
+    if any(scopes != named[0] for scopes in named[1:]):
+        raise unauthenticated()
+    return named[0]
+
+
+def _scope_set(value: Any) -> frozenset[str]:
+    if isinstance(value, str):
+        return frozenset(value.split())
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return frozenset(part for item in value for part in item.split())
+    raise unauthenticated()
 
 
 @dataclass
