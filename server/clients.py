@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from providers.errors import ErrorCode
 from server.errors import RequestError
 
 SCOPES = ("orders:read", "results:write")
 ALL_CONNECTIONS = "*"
+RATE_LIMIT_MAX = 1_000_000  # requests per minute; a bucket above it is no limit at all
 
 
 class ClientConfig(BaseModel):
@@ -35,12 +36,12 @@ class ClientConfig(BaseModel):
     jwt_subjects: tuple[str, ...] = ()  # `sub` (or `client_id`/`azp`) claims that identify it
     scopes: tuple[str, ...] = ()
     connections: tuple[str, ...] = ()  # connection ids it may see; "*" for all
-    safelist: bool = False  # only operations of its `documents` manifests run
-    require_persisted_id: bool = False  # with safelist: full text is refused even when listed
+    safelist: StrictBool = False  # only operations of its `documents` manifests run
+    require_persisted_id: StrictBool = False  # with safelist: full text is refused even when listed
     documents: tuple[str, ...] = ()  # names of the [[persisted_documents]] sources it may use
-    introspection: bool | None = None  # default: on outside production
-    gateway: bool = False  # a federation gateway: may fetch _service and call _entities
-    rate_limit_per_minute: int | None = None
+    introspection: StrictBool | None = None  # default: on outside production
+    gateway: StrictBool = False  # a federation gateway: may fetch _service and call _entities
+    rate_limit_per_minute: int | None = Field(None, ge=1, le=RATE_LIMIT_MAX)
 
 
 class AuthSettings(BaseModel):
@@ -48,13 +49,13 @@ class AuthSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    anonymous: bool = False  # requests without credentials get every scope and connection
+    anonymous: StrictBool = False  # requests without credentials get every scope and connection
     jwt_hs256_secret: str | None = None
     jwt_jwks_file: str | None = None
     jwt_jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
-    jwt_leeway_seconds: float = 0
+    jwt_leeway_seconds: float = Field(0, ge=0, le=3_600)
 
 
 @dataclass(frozen=True)

@@ -226,3 +226,31 @@ async def test_any_other_scope_claim_shape_is_unauthenticated(build: Build, _cas
     caller = anonymous.as_(authorization=f"Bearer {hs256('dashboard-app', **claims)}")
     response = await caller.post({"query": ORDERS})
     assert (response.status_code, response.json()) == (401, UNAUTHENTICATED)
+
+
+SANDBOX_CONTROL = ("/sandbox/kombo/_sandbox/requests", "/sandbox/stackone/_sandbox/webhooks",
+                   "/sandbox/unified_to/_sandbox/orders", "/sandbox/kombo/_sandbox/faults")  # fmt: skip
+
+
+async def test_production_serves_no_sandbox_route(build: Build) -> None:
+    # given the service in development: the sandbox's control routes answer anyone (and say so)
+    _, development = await build()
+    for path in SANDBOX_CONTROL:
+        assert (await development.http.get(path)).status_code == 200
+    # when it runs in production (a configuration file with sandbox connections is refused at start;
+    # settings built in code are not), then no sandbox route is served at all
+    _, production = await build(environment="production", clients=CLIENTS)
+    for path in SANDBOX_CONTROL:
+        assert (await production.http.get(path)).status_code == 404
+    injected = await production.http.post("/sandbox/kombo/_sandbox/orders", json={})
+    assert injected.status_code == 404
+
+
+async def test_development_logs_which_sandbox_routes_are_open(build: Build, caplog: pytest.LogCaptureFixture) -> None:
+    services, _ = await build(clients=CLIENTS)
+    with caplog.at_level(logging.WARNING, logger="gateway"):
+        _announce(services)
+    lines = [r.getMessage() for r in caplog.records if "sandbox routes" in r.getMessage()]
+    assert len(lines) == 1
+    for path in SANDBOX_CONTROL:
+        assert path in lines[0]
