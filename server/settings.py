@@ -221,6 +221,8 @@ def _parse_edge(
                for i, raw in enumerate(_entries(data, "persisted_documents", problems))]  # fmt: skip
     edge["persisted_documents"] = tuple(s for s in sources if s is not None)
     names = {s.name for s in edge["persisted_documents"]}
+    for name in sorted(n for n in names if n == "apq" or n.startswith("apq:")):
+        problems.append(f"persisted_documents {name!r}: names 'apq' and 'apq:*' are the APQ namespaces")
     clients = [_model(ClientConfig, raw, f"clients[{i}]", problems)
                for i, raw in enumerate(_entries(data, "clients", problems))]  # fmt: skip
     edge["clients"] = tuple(c for c in clients if c is not None)
