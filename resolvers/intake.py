@@ -125,17 +125,17 @@ def _json_object(connection: Connection, raw_body: bytes) -> dict[str, Any]:
 
 
 async def _keep_known_status(ctx: AppContext, orders: list[AssessmentOrder]) -> list[AssessmentOrder]:
-    """An order that carries no version of its own (StackOne's carry no status or time, Kombo's no
-    time) keeps the status already on record (from the results written for it): a late or replayed
-    event never moves an order back. Versioned orders are ordered by the store (record_event)."""
-    refs = [OrderRef(o.connection_id, o.provider_order_id) for o in orders if o.updated_at is None]
+    """StackOne orders carry no status: an order already on record keeps the status it has (from the
+    results written for it); its other content is updated. Other providers' events are ordered by
+    the store (record_event: by `updated_at`, else the status never changes)."""
+    refs = [OrderRef(o.connection_id, o.provider_order_id) for o in orders if o.provider is ProviderName.STACKONE]
     if not refs:
         return orders
     known = await ctx.store.get_orders(refs)
     kept = []
     for order in orders:
         stored = known.get(OrderRef(order.connection_id, order.provider_order_id))
-        if stored is not None and order.updated_at is None:
+        if stored is not None and order.provider is ProviderName.STACKONE:
             order = order.model_copy(update={"status": stored.status, "provider_status": stored.provider_status})
         kept.append(order)
     return kept

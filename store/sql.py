@@ -89,7 +89,8 @@ class SqlStore(OutboxStore):
 
     def _upsert(self, order: AssessmentOrder, *, newer_only: bool = False) -> Executable:
         """Insert, or replace by id; a missing created_at keeps the stored (insertion) time.
-        `newer_only`: an order with an `updated_at` older than the stored one changes nothing."""
+        `newer_only`: an order older than the stored one changes nothing (by `updated_at`; an order
+        without one never changes the stored status)."""
         insert_into = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         values = order_row(order, datetime.now(UTC))
         stmt = insert_into(orders).values(**values)
@@ -98,7 +99,10 @@ class SqlStore(OutboxStore):
             changes["created_at"] = orders.c.created_at
         if order.updated_at is None:
             changes["updated_at"] = changes["created_at"]
-        where = orders.c.updated_at <= stmt.excluded.updated_at if newer_only and order.updated_at else None
+        where = None
+        if newer_only:
+            newer = orders.c.updated_at <= stmt.excluded.updated_at
+            where = newer if order.updated_at else orders.c.status == stmt.excluded.status
         return stmt.on_conflict_do_update(index_elements=[orders.c.id], set_=changes, where=where)
 
     async def get_orders(self, refs: Sequence[OrderRef]) -> dict[OrderRef, AssessmentOrder]:
