@@ -38,6 +38,7 @@ from server.webhooks import webhook_routes
 from store import Store, create_store
 
 log = logging.getLogger("gateway")
+SANDBOX_MOUNT = "/sandbox"
 
 
 @dataclass
@@ -190,9 +191,18 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         Route("/graphql", view, methods=["GET", "POST"]),
         *webhook_routes(lambda: holder["services"].context),
     ]
-    if sandboxes is not None:
-        routes.append(Mount("/sandbox", app=create_sandbox_app(sandboxes)))
+    if sandboxes is not None and edge_settings.environment != "production":
+        routes.append(Mount(SANDBOX_MOUNT, app=create_sandbox_app(sandboxes)))
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def sandbox_routes(sandboxes: Sandboxes) -> list[str]:
+    """Every path served under SANDBOX_MOUNT, without authentication (development only)."""
+    paths: list[str] = []
+    for mount in create_sandbox_app(sandboxes).routes:
+        if isinstance(mount, Mount):
+            paths += [f"{SANDBOX_MOUNT}{mount.path}{route.path}" for route in mount.routes if isinstance(route, Route)]
+    return list(dict.fromkeys(paths))
 
 
 def _announce(services: Services) -> None:
@@ -204,6 +214,8 @@ def _announce(services: Services) -> None:
     if not services.settings.clients:
         how = "sandbox mode" if services.settings.sandbox else "[auth] anonymous = true"
         log.warning("no clients configured: /graphql is OPEN to anyone (%s)", how)
+    if services.sandboxes is not None and services.settings.environment != "production":
+        log.warning("sandbox routes open without authentication: %s", ", ".join(sandbox_routes(services.sandboxes)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from providers.models import ProviderName
 
@@ -30,14 +30,14 @@ class Connection(BaseModel):
     # The package ids the vendor offers here; an order for another package is refused.
     package_ids: tuple[str, ...] | None = None
     # Kombo only: seconds between background order syncs (0 turns the poller off).
-    sync_interval_seconds: float = 300.0
+    sync_interval_seconds: float = Field(300.0, ge=0, le=7 * 86_400)
     # StackOne only: ask for keep-alive newline heartbeats (`Prefer: heartbeat`).
-    prefer_heartbeat: bool = False
+    prefer_heartbeat: StrictBool = False
     # Served by the in-process sandbox instead of the network.
-    sandbox: bool = False
+    sandbox: StrictBool = False
     # Timeouts (seconds) and the cap on writes in flight; None takes the provider's default
     # (providers/guard.py DEFAULT_LIMITS, documented in docs/delivery.md).
-    timeout_seconds: float | None = None  # the whole call
-    connect_timeout_seconds: float | None = None
-    read_timeout_seconds: float | None = None
-    max_in_flight: int | None = None  # per instance
+    timeout_seconds: float | None = Field(None, gt=0, le=3_600)  # the whole call
+    connect_timeout_seconds: float | None = Field(None, gt=0, le=3_600)
+    read_timeout_seconds: float | None = Field(None, gt=0, le=3_600)
+    max_in_flight: int | None = Field(None, ge=1, le=10_000)  # per instance

@@ -9,7 +9,8 @@ DomainError
 ├── ProviderRateLimitedError     PROVIDER_RATE_LIMITED (+ retryAfter)   retryable
 ├── ProviderUnavailableError     PROVIDER_UNAVAILABLE                   retryable
 ├── ProviderBadResponseError     PROVIDER_BAD_RESPONSE                  retryable
-└── UnsupportedByProviderError   UNSUPPORTED_BY_PROVIDER
+├── UnsupportedByProviderError   UNSUPPORTED_BY_PROVIDER
+└── ForeignConnectionError       CONNECTION_MISMATCH (a signed webhook of another tenant)
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class ErrorCode(StrEnum):
     REQUEST_RATE_LIMITED = "REQUEST_RATE_LIMITED"
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
     INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
+    # Webhook intake (server/webhooks.py): a verified delivery whose signed content names another tenant.
+    CONNECTION_MISMATCH = "CONNECTION_MISMATCH"
 
 
 class DomainError(Exception):
@@ -144,3 +147,9 @@ class ProviderBadResponseError(DomainError):
 
 class UnsupportedByProviderError(DomainError):
     code = ErrorCode.UNSUPPORTED_BY_PROVIDER
+
+
+class ForeignConnectionError(DomainError):
+    """A verified webhook whose signed content names another tenant than the connection it came in on."""
+
+    code = ErrorCode.CONNECTION_MISMATCH

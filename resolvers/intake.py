@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -12,12 +11,13 @@ from types import ModuleType
 from typing import Any
 
 from providers.connections import Connection
-from providers.errors import DomainError, ProviderBadResponseError
+from providers.errors import DomainError, ErrorCode, ForeignConnectionError, ProviderBadResponseError
 from providers.kombo import webhooks as kombo_webhooks
 from providers.models import AssessmentOrder, OrderRef, OrderStatus, ProviderName
 from providers.stackone import webhooks as stackone_webhooks
 from providers.stackone.client import StackOneProvider
 from providers.unified_to import webhooks as unified_to_webhooks
+from providers.webhook_body import load_json
 from resolvers.context import AppContext
 from store.interface import OrderFilter, WebhookEvent
 
@@ -43,6 +43,7 @@ class WebhookErrorCode(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     MALFORMED_BODY = "MALFORMED_BODY"
     ORDER_REJECTED = "ORDER_REJECTED"
+    CONNECTION_MISMATCH = ErrorCode.CONNECTION_MISMATCH.value
 
 
 class WebhookError(Exception):
@@ -82,11 +83,13 @@ async def receive_webhook(
     lowered = {key.lower(): value for key, value in headers.items()}
     if not connection.webhook_secret or not _verified(module, connection, lowered, raw_body):
         raise WebhookError(WebhookErrorCode.BAD_SIGNATURE, "Missing or invalid webhook signature.")
-    body = _json_object(raw_body)
+    body = _json_object(connection, raw_body)
     try:
         event = module.parse_event(connection, body, raw_body)
     except ProviderBadResponseError as exc:
         raise WebhookError(WebhookErrorCode.MALFORMED_BODY, exc.message) from None
+    except ForeignConnectionError as exc:
+        raise WebhookError(WebhookErrorCode.CONNECTION_MISMATCH, exc.message) from None
     orders = await _keep_known_status(ctx, list(event.orders))
     orders, rejected = _apply_package_list(connection, orders)
     record = WebhookEvent(
@@ -111,19 +114,20 @@ def _verified(module: ModuleType, connection: Connection, headers: Mapping[str, 
         raise WebhookError(WebhookErrorCode.MALFORMED_BODY, exc.message) from None
 
 
-def _json_object(raw_body: bytes) -> dict[str, Any]:
+def _json_object(connection: Connection, raw_body: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError):
-        raise WebhookError(WebhookErrorCode.MALFORMED_BODY, "The body is not valid JSON.") from None
+        body = load_json(raw_body, connection.provider)
+    except ProviderBadResponseError as exc:
+        raise WebhookError(WebhookErrorCode.MALFORMED_BODY, exc.message) from None
     if not isinstance(body, dict):
         raise WebhookError(WebhookErrorCode.MALFORMED_BODY, "The body is not a JSON object.")
     return body
 
 
 async def _keep_known_status(ctx: AppContext, orders: list[AssessmentOrder]) -> list[AssessmentOrder]:
-    """StackOne orders carry no status: an order already on record keeps the status it has
-    (from the results written for it)."""
+    """StackOne orders carry no status: an order already on record keeps the status it has (from the
+    results written for it); its other content is updated. Other providers' events are ordered by
+    the store (record_event: by `updated_at`, else the status never changes)."""
     refs = [OrderRef(o.connection_id, o.provider_order_id) for o in orders if o.provider is ProviderName.STACKONE]
     if not refs:
         return orders

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from providers.errors import ErrorCode
 from server.errors import RequestError
 
 SCOPES = ("orders:read", "results:write")
 ALL_CONNECTIONS = "*"
+RATE_LIMIT_MAX = 1_000_000  # requests per minute; a bucket above it is no limit at all
 
 
 class ClientConfig(BaseModel):
@@ -35,12 +36,12 @@ class ClientConfig(BaseModel):
     jwt_subjects: tuple[str, ...] = ()  # `sub` (or `client_id`/`azp`) claims that identify it
     scopes: tuple[str, ...] = ()
     connections: tuple[str, ...] = ()  # connection ids it may see; "*" for all
-    safelist: bool = False  # only operations of its `documents` manifests run
-    require_persisted_id: bool = False  # with safelist: full text is refused even when listed
+    safelist: StrictBool = False  # only operations of its `documents` manifests run
+    require_persisted_id: StrictBool = False  # with safelist: full text is refused even when listed
     documents: tuple[str, ...] = ()  # names of the [[persisted_documents]] sources it may use
-    introspection: bool | None = None  # default: on outside production
-    gateway: bool = False  # a federation gateway: may fetch _service and call _entities
-    rate_limit_per_minute: int | None = None
+    introspection: StrictBool | None = None  # default: on outside production
+    gateway: StrictBool = False  # a federation gateway: may fetch _service and call _entities
+    rate_limit_per_minute: int | None = Field(None, ge=1, le=RATE_LIMIT_MAX)
 
 
 class AuthSettings(BaseModel):
@@ -48,13 +49,13 @@ class AuthSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    anonymous: bool = False  # requests without credentials get every scope and connection
+    anonymous: StrictBool = False  # requests without credentials get every scope and connection
     jwt_hs256_secret: str | None = None
     jwt_jwks_file: str | None = None
     jwt_jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
-    jwt_leeway_seconds: float = 0
+    jwt_leeway_seconds: float = Field(0, ge=0, le=3_600)
 
 
 @dataclass(frozen=True)
@@ -148,13 +149,29 @@ class Authenticator:
         return claims
 
 
+_SCOPE_CLAIMS = ("scope", "scp")
+
+
 def _token_scopes(claims: Mapping[str, Any]) -> frozenset[str] | None:
-    """The token's own scopes (`scope` string or `scp` list); None when it names none."""
-    if isinstance(claims.get("scope"), str):
-        return frozenset(claims["scope"].split())
-    if isinstance(claims.get("scp"), list):
-        return frozenset(str(s) for s in claims["scp"])
-    return None
+    """The token's own scopes; None when it names none (the client's scopes then apply).
+
+    `scope` and `scp` may each be a space-delimited string or a list of strings; when both are
+    present they must name the same scopes. Any other shape raises UNAUTHENTICATED.
+    """
+    named = [_scope_set(claims[claim]) for claim in _SCOPE_CLAIMS if claim in claims]
+    if not named:
+        return None
+    if any(scopes != named[0] for scopes in named[1:]):
+        raise unauthenticated()
+    return named[0]
+
+
+def _scope_set(value: Any) -> frozenset[str]:
+    if isinstance(value, str):
+        return frozenset(value.split())
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return frozenset(part for item in value for part in item.split())
+    raise unauthenticated()
 
 
 @dataclass

@@ -79,7 +79,7 @@ class GraphQLView:
             errors = prepared.quiet_errors if quiet else prepared.errors
             return _result(media, None, [_coded(e, quiet) for e in errors], request_error=True)
         if resolved.register is not None:
-            await edge.persisted.register(resolved.register, resolved.text)
+            await edge.persisted.register(resolved.register, resolved.text, principal)
         operation = prepared.operation(params.operation_name)
         if operation is None:
             raise bad_request("No operation of that name." if params.operation_name else "Name the operation to run.")

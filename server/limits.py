@@ -31,7 +31,7 @@ from graphql import (
     is_composite_type,
     is_list_type,
 )
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from strawberry.federation.schema_directives import Cost
 from strawberry.federation.schema_directives import ListSize as ListSizeDirective
 
@@ -47,13 +47,13 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_body_bytes: int = 262_144
-    max_depth: int = 12
-    max_aliases: int = 30
-    max_root_fields: int = 20
-    max_tokens: int = 5_000
-    max_cost: int = 5_000
-    request_timeout_seconds: float = 30.0
+    max_body_bytes: int = Field(262_144, ge=1, le=64 * 1024 * 1024)
+    max_depth: int = Field(12, ge=1, le=1_000)
+    max_aliases: int = Field(30, ge=1, le=100_000)
+    max_root_fields: int = Field(20, ge=1, le=100_000)
+    max_tokens: int = Field(5_000, ge=1, le=10_000_000)
+    max_cost: int = Field(5_000, ge=1, le=1_000_000_000)
+    request_timeout_seconds: float = Field(30.0, gt=0, le=3_600)
 
 
 @dataclass(frozen=True)

@@ -160,12 +160,13 @@ class PersistedQueries:
             raise RequestError(ErrorCode.QUERY_NOT_IN_SAFELIST, "QueryNotInSafelist", 403)
         return Resolved(query, persisted=True)
 
-    async def register(self, sha: str, query: str) -> None:
-        """Store an APQ document for every instance (a valid one: the view checks first)."""
-        key = f"id:{sha}"
-        if any(d.source == APQ for d in self._cached(key) or ()):
+    async def register(self, sha: str, query: str, principal: Principal) -> None:
+        """Store an APQ document for every instance (a valid one: the view checks first), in the
+        caller's namespace (apq_source)."""
+        key, source = f"id:{sha}", apq_source(principal)
+        if any(d.source == source for d in self._cached(key) or ()):
             return
-        document = PersistedDocument(id=sha, body=query, source=APQ, body_hash=sha)
+        document = PersistedDocument(id=sha, body=query, source=source, body_hash=sha)
         await self._store().save_persisted_documents([document], replace=False)
         self._cache.pop(key, None)
         self._cache.pop(f"body:{sha}", None)
@@ -193,8 +194,18 @@ class PersistedQueries:
         return entry[1]
 
 
+def apq_source(principal: Principal) -> str:
+    """Where a caller's APQ registrations live. With clients configured each client has its own
+    namespace (`apq:<client name>`), so no client can learn by hash what text another registered;
+    without clients (the open sandbox, anonymous access) there is one shared namespace (`apq`)."""
+    return APQ if principal.client is None else f"{APQ}:{principal.client.name}"
+
+
 def _permitted(document: PersistedDocument, principal: Principal) -> bool:
-    """Safelisted clients use their own manifests only; others use APQ and every manifest."""
+    """APQ documents serve their own namespace only; safelisted clients use their own manifests
+    only; others use every manifest."""
+    if document.source == APQ or document.source.startswith(f"{APQ}:"):
+        return document.source == apq_source(principal)
     client = principal.client
     if document.client_name is not None and (client is None or client.name != document.client_name):
         return False

@@ -10,31 +10,22 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from providers.connections import Connection
 from providers.models import ProviderName
 from resolvers.dispatch import DeliveryPolicy
-from server.clients import SCOPES, AuthSettings, ClientConfig
+from server.clients import RATE_LIMIT_MAX, SCOPES, AuthSettings, ClientConfig
+from server.connection_settings import parse_connection, resolve_secret
 from server.limits import Limits
 
 CONFIG_ENV = "GATEWAY_CONFIG"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/gateway.db"
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_TENANT_KEYS: dict[ProviderName, tuple[str, ...]] = {
-    ProviderName.STACKONE: ("account_id",),
-    ProviderName.KOMBO: ("integration_id",),
-    ProviderName.UNIFIED_TO: ("connection_id", "workspace_id"),
-}
-_SERVICE_KEYS = {"database_url", "sandbox", "environment", "graphiql", "csrf_prevention", "rate_limit_per_minute"}
 _TOP_KEYS = {"service", "connections", "delivery", "auth", "clients", "limits", "persisted_documents", "federation"}
 _ENVIRONMENTS = ("development", "production")
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
-_CONNECTION_KEYS = set(Connection.model_fields) | {"sandbox"}
-_SECRET_KEYS = ("api_key", "webhook_secret")
 
 
 class SettingsError(Exception):
@@ -60,7 +51,20 @@ class FederationSettings(BaseModel):
     # `@authenticated` / `@requiresScopes` in the SDL, for a router that enforces them (Apollo Router
     # with a plan that allows them). Off: the SDL composes unchanged in @apollo/gateway and Hive
     # Gateway. The service enforces scopes itself either way.
-    security_directives: bool = False
+    security_directives: StrictBool = False
+
+
+class ServiceSection(BaseModel):
+    """`[service]`: every key typed and bounded (checked in the same pass as every other section)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    sandbox: StrictBool = False
+    environment: Literal["development", "production"] = "development"
+    graphiql: StrictBool | None = None
+    csrf_prevention: StrictBool = True
+    rate_limit_per_minute: int | None = Field(None, ge=1, le=RATE_LIMIT_MAX)
 
 
 class Settings(BaseModel):
@@ -81,7 +85,6 @@ class Settings(BaseModel):
     clients: tuple[ClientConfig, ...] = ()
     limits: Limits = Limits()
     persisted_documents: tuple[DocumentSource, ...] = ()
-    federation: FederationSettings = FederationSettings()
 
 
 def sandbox_settings(database_url: str = DEFAULT_DATABASE_URL) -> Settings:
@@ -114,15 +117,11 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
 
 
 def parse_settings(data: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Settings:
+    """Every section validated in one pass: all problems are listed at once (SettingsError)."""
     problems: list[str] = []
-    service = dict(data.get("service", {}))
     for key in sorted(set(data) - _TOP_KEYS):
         problems.append(f"unknown top-level key {key!r}")
-    for key in sorted(set(service) - _SERVICE_KEYS):
-        problems.append(f"[service]: unknown key {key!r}")
-    database_url = str(service.get("database_url", DEFAULT_DATABASE_URL))
-    if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-        problems.append("[service].database_url must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+    service = _parse_service(data.get("service", {}), problems)
     raw_connections = data.get("connections", [])
     if not isinstance(raw_connections, list) or not raw_connections:
         problems.append("at least one [[connections]] entry is required")
@@ -130,26 +129,67 @@ def parse_settings(data: Mapping[str, Any], environ: Mapping[str, str] = os.envi
     connections: list[Connection] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_connections):
-        connection = _parse_connection(index, raw, environ, problems, seen)
+        connection = parse_connection(index, raw, environ, problems, seen)
         if connection is not None:
             connections.append(connection)
-    sandbox = bool(service.get("sandbox", False)) or any(c.sandbox for c in connections)
+    sandbox = service.sandbox or any(c.sandbox for c in connections) or _any_sandbox(raw_connections)
     edge = _parse_edge(data, service, {c.id for c in connections}, environ, problems)
     if not edge.get("clients") and not sandbox and not edge["auth"].anonymous:
         problems.append("no [[clients]] configured: with real connections the service refuses to run "
                         "open; configure clients or set [auth] anonymous = true explicitly")  # fmt: skip
-    if problems:
-        raise SettingsError(problems)
+    if service.environment == "production":
+        problems += _production_problems(sandbox, raw_connections, edge["auth"])
     delivery = _parse_delivery(data.get("delivery", {}), problems)
-    if problems:
-        raise SettingsError(problems)
     federation = _model(FederationSettings, data.get("federation", {}), "[federation]", problems)
     if problems:
         raise SettingsError(problems)
     return Settings(
-        database_url=database_url, sandbox=sandbox, connections=tuple(connections), delivery=delivery,
+        database_url=service.database_url, sandbox=sandbox, connections=tuple(connections), delivery=delivery,
         federation=federation, **edge,
     )  # fmt: skip
+
+
+def _parse_service(raw: Any, problems: list[str]) -> ServiceSection:
+    if not isinstance(raw, dict):
+        problems.append("[service]: must be a table")
+        return ServiceSection()
+    try:
+        service = ServiceSection.model_validate(raw)
+    except ValidationError as exc:
+        for error in exc.errors():
+            problems.append(_service_problem(error))
+        valid = {k: v for k, v in raw.items() if k not in {str(e["loc"][0]) for e in exc.errors() if e["loc"]}}
+        service = ServiceSection.model_validate(valid)
+    if not service.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        problems.append("[service].database_url must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+    return service
+
+
+def _service_problem(error: Any) -> str:
+    key = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"[service]: unknown key {key!r}"
+    if key == "environment":
+        return f"[service].environment must be one of {', '.join(_ENVIRONMENTS)}"
+    return f"[service].{key}: {error['msg']}"
+
+
+def _any_sandbox(raw_connections: list[Any]) -> bool:
+    return any(isinstance(raw, dict) and raw.get("sandbox") is True for raw in raw_connections)
+
+
+def _production_problems(sandbox: bool, raw_connections: list[Any], auth: AuthSettings) -> list[str]:
+    """Routes that answer without authentication are refused in production."""
+    problems = []
+    if sandbox:
+        ids = [str(raw.get("id")) for raw in raw_connections if isinstance(raw, dict) and raw.get("sandbox") is True]
+        which = f" ({', '.join(ids)})" if ids else ""
+        problems.append(f'environment = "production" refuses sandbox connections{which}: the /sandbox routes '
+                        "(recorded requests, webhooks, injected orders, faults) answer without authentication")  # fmt: skip
+    if auth.anonymous:
+        problems.append('environment = "production" refuses [auth] anonymous = true: /graphql would answer '
+                        "anyone, with every connection; configure [[clients]]")  # fmt: skip
+    return problems
 
 
 def _parse_delivery(raw: Any, problems: list[str]) -> DeliveryPolicy:
@@ -166,35 +206,44 @@ def _parse_delivery(raw: Any, problems: list[str]) -> DeliveryPolicy:
 
 
 def _parse_edge(
-    data: Mapping[str, Any], service: Mapping[str, Any], connection_ids: set[str],
+    data: Mapping[str, Any], service: ServiceSection, connection_ids: set[str],
     environ: Mapping[str, str], problems: list[str],
 ) -> dict[str, Any]:
     """[service] edge keys, [auth], [limits], [[clients]] and [[persisted_documents]]."""
-    edge: dict[str, Any] = {k: service[k] for k in ("graphiql", "csrf_prevention", "rate_limit_per_minute") if k in service}
-    environment = service.get("environment", "development")
-    if environment not in _ENVIRONMENTS:
-        problems.append(f"[service].environment must be one of {', '.join(_ENVIRONMENTS)}")
-    edge["environment"] = environment
-    auth = dict(data.get("auth", {}))
+    edge: dict[str, Any] = service.model_dump(
+        include={"graphiql", "csrf_prevention", "rate_limit_per_minute", "environment"}
+    )
+    auth = dict(data["auth"]) if isinstance(data.get("auth"), dict) else data.get("auth", {})
     for key in ("jwt_hs256_secret",):
         if key in auth:
-            auth[key] = _resolve_secret(auth[key], f"[auth].{key}", environ, problems)
+            auth[key] = resolve_secret(auth[key], f"[auth].{key}", environ, problems)
     edge["auth"] = _model(AuthSettings, auth, "[auth]", problems) or AuthSettings()
     jwks = edge["auth"].jwt_jwks_file
     if jwks and not Path(jwks).is_file():
         problems.append(f"[auth].jwt_jwks_file {jwks}: file not found")
     edge["limits"] = _model(Limits, data.get("limits", {}), "[limits]", problems) or Limits()
     sources = [_model(DocumentSource, raw, f"persisted_documents[{i}]", problems)
-               for i, raw in enumerate(data.get("persisted_documents", []))]  # fmt: skip
+               for i, raw in enumerate(_entries(data, "persisted_documents", problems))]  # fmt: skip
     edge["persisted_documents"] = tuple(s for s in sources if s is not None)
     names = {s.name for s in edge["persisted_documents"]}
-    clients = [_model(ClientConfig, raw, f"clients[{i}]", problems) for i, raw in enumerate(data.get("clients", []))]
+    for name in sorted(n for n in names if n == "apq" or n.startswith("apq:")):
+        problems.append(f"persisted_documents {name!r}: names 'apq' and 'apq:*' are the APQ namespaces")
+    clients = [_model(ClientConfig, raw, f"clients[{i}]", problems)
+               for i, raw in enumerate(_entries(data, "clients", problems))]  # fmt: skip
     edge["clients"] = tuple(c for c in clients if c is not None)
     for client in edge["clients"]:
         _check_client(client, connection_ids, names, edge["auth"], problems)
     if len({c.name for c in edge["clients"]}) != len(edge["clients"]):
         problems.append("[[clients]]: names must be unique")
     return edge
+
+
+def _entries(data: Mapping[str, Any], key: str, problems: list[str]) -> list[Any]:
+    entries = data.get(key, [])
+    if not isinstance(entries, list):
+        problems.append(f"[[{key}]]: must be an array of tables")
+        return []
+    return entries
 
 
 def _check_client(
@@ -228,71 +277,3 @@ def _model(model: type[BaseModel], raw: Any, where: str, problems: list[str]) ->
         for error in exc.errors():
             problems.append(f"{where}.{'.'.join(str(p) for p in error['loc'])}: {error['msg']}")
         return None
-
-
-def _parse_connection(
-    index: int, raw: Any, environ: Mapping[str, str], problems: list[str], seen: set[str]
-) -> Connection | None:
-    where = f"connections[{index}]"
-    if not isinstance(raw, dict):
-        problems.append(f"{where}: must be a table")
-        return None
-    before = len(problems)
-    values = dict(raw)
-    for key in sorted(set(values) - _CONNECTION_KEYS):
-        problems.append(f"{where}: unknown key {key!r}")
-    conn_id = values.get("id")
-    if not isinstance(conn_id, str) or not _ID.match(conn_id):
-        problems.append(f"{where}: id must be 1-64 letters, digits, '_', '.' or '-'")
-    elif conn_id in seen:
-        problems.append(f"{where}: duplicate id {conn_id!r}")
-    else:
-        seen.add(conn_id)
-        where = f"connection {conn_id!r}"
-    try:
-        provider = ProviderName(str(values.get("provider", "")).upper())
-    except ValueError:
-        problems.append(f"{where}: provider must be one of {', '.join(p.value for p in ProviderName)}")
-        provider = None
-    values["provider"] = provider
-    if not values.get("sandbox"):
-        url = urlsplit(str(values.get("base_url", "")))
-        if url.scheme not in ("http", "https") or not url.netloc:
-            problems.append(f"{where}: base_url must be an absolute http(s) URL")
-    else:
-        values.setdefault("base_url", "http://sandbox")
-    for key in _SECRET_KEYS:
-        values[key] = _resolve_secret(values.get(key), f"{where}: {key}", environ, problems)
-    encoding = values.get("webhook_signature_encoding")
-    if encoding is not None and encoding not in ("base64url", "base64", "hex"):
-        problems.append(f"{where}: webhook_signature_encoding must be base64url, base64 or hex")
-    if not values.get("api_key"):
-        problems.append(f"{where}: api_key is required")
-    for key in _TENANT_KEYS.get(provider, ()) if provider else ():
-        if not values.get(key):
-            problems.append(f"{where}: {key} is required for {provider.value}")
-    if len(problems) > before:
-        return None
-    try:
-        return Connection.model_validate(values)
-    except ValueError as exc:
-        problems.append(f"{where}: {exc}")
-        return None
-
-
-def _resolve_secret(
-    value: Any, where: str, environ: Mapping[str, str], problems: list[str]
-) -> str | None:
-    """A literal, or `env:NAME` read from the environment."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        problems.append(f"{where} must be a string")
-        return None
-    if value.startswith("env:"):
-        name = value[4:]
-        if name not in environ:
-            problems.append(f"{where} names environment variable {name} which is not set")
-            return None
-        return environ[name]
-    return value

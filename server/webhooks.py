@@ -21,6 +21,7 @@ _STATUS: dict[WebhookErrorCode, int] = {
     WebhookErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     WebhookErrorCode.MALFORMED_BODY: 400,
     WebhookErrorCode.ORDER_REJECTED: 422,
+    WebhookErrorCode.CONNECTION_MISMATCH: 403,
 }
 
 

@@ -183,7 +183,9 @@ class Store(Protocol):
 
     async def record_event(self, event: WebhookEvent, orders: Sequence[AssessmentOrder]) -> bool:
         """Store the event and its orders in one transaction. A redelivery (same connection and
-        event key) changes nothing and returns False."""
+        event key) changes nothing and returns False. An order whose `updated_at` is older than the
+        stored one's, or without one and with another status than the stored one, is not written
+        (a late or replayed event never rolls an order back)."""
 
     async def list_events(self, connection_id: str) -> list[WebhookEvent]:
         """The events of a connection, oldest first."""

@@ -11,15 +11,13 @@ instance: its multi-statement transactions are serialised by an in-process lock.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Executable, Row, delete, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Executable, Row, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -27,11 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from providers.errors import InvalidInputError, OrderNotFoundError
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, DeliveryState, OrderRef
+from store.cursors import decode_cursor, encode_cursor
 from store.interface import DeliveryClaim, DeliveryPage, DeliveryRecord, IdempotencyKeyTaken
 from store.tables import delivery_leases, orders, results
 
 ACTIVE = (DeliveryState.PENDING.value, DeliveryState.RETRYING.value)
-_CURSOR_PREFIX = "delivery:"
+_CURSOR_KEY = "delivery"
 
 
 def delivery_row(delivery: Delivery) -> dict[str, Any]:
@@ -180,13 +179,14 @@ class OutboxStore:
             where.append(results.c.delivery_state.in_([s.value for s in states]))
         if connection_ids:
             where.append(results.c.connection_id.in_(list(connection_ids)))
-        bound = [results.c.seq > _decode_cursor(after)] if after is not None else []
-        page = select(*_RECORD_COLUMNS).where(*where, *bound).order_by(results.c.seq).limit(first + 1)
+        bound = [_after(after)] if after is not None else []
+        order = (results.c.created_at, results.c.id)
+        page = select(*_RECORD_COLUMNS, results.c.created_at).where(*where, *bound).order_by(*order).limit(first + 1)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(page)).all()
             total = int((await conn.execute(select(func.count()).select_from(results).where(*where))).scalar_one())
         records = [_record(row, now, newest=True) for row in rows[:first]]
-        cursors = [_encode_cursor(row.seq) for row in rows[:first]]
+        cursors = [encode_cursor(_CURSOR_KEY, row.created_at, row.id) for row in rows[:first]]
         return DeliveryPage(records=records, cursors=cursors, has_next_page=len(rows) > first, total_count=total)
 
     # ----------------------------------------------------------------------- claim and finish
@@ -287,15 +287,8 @@ def _record(row: Row[Any], now: datetime | None, *, newest: bool) -> DeliveryRec
     )  # fmt: skip
 
 
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if text.startswith(_CURSOR_PREFIX):
-            return int(text[len(_CURSOR_PREFIX) :])
-    except (binascii.Error, UnicodeError, ValueError):
-        pass
-    raise InvalidInputError("Malformed cursor.", field="after")
+def _after(cursor: str) -> ColumnElement[bool]:
+    """Keyset bound past a cursor: results are listed by (recorded time, result id), so a cursor
+    names only its own result and says nothing about what other tenants recorded."""
+    created_at, result_id = decode_cursor(cursor, _CURSOR_KEY, field="after")
+    return or_(results.c.created_at > created_at, and_(results.c.created_at == created_at, results.c.id > result_id))

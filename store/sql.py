@@ -87,8 +87,10 @@ class SqlStore(OutboxStore):
         async with self.engine.begin() as conn:
             await conn.execute(self._upsert(order))
 
-    def _upsert(self, order: AssessmentOrder) -> Executable:
-        """Insert, or replace by id; a missing created_at keeps the stored (insertion) time."""
+    def _upsert(self, order: AssessmentOrder, *, newer_only: bool = False) -> Executable:
+        """Insert, or replace by id; a missing created_at keeps the stored (insertion) time.
+        `newer_only`: an order older than the stored one changes nothing (by `updated_at`; an order
+        without one never changes the stored status)."""
         insert_into = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         values = order_row(order, datetime.now(UTC))
         stmt = insert_into(orders).values(**values)
@@ -97,7 +99,11 @@ class SqlStore(OutboxStore):
             changes["created_at"] = orders.c.created_at
         if order.updated_at is None:
             changes["updated_at"] = changes["created_at"]
-        return stmt.on_conflict_do_update(index_elements=[orders.c.id], set_=changes)
+        where = None
+        if newer_only:
+            newer = orders.c.updated_at <= stmt.excluded.updated_at
+            where = newer if order.updated_at else orders.c.status == stmt.excluded.status
+        return stmt.on_conflict_do_update(index_elements=[orders.c.id], set_=changes, where=where)
 
     async def get_orders(self, refs: Sequence[OrderRef]) -> dict[OrderRef, AssessmentOrder]:
         wanted = {ref.encode(): ref for ref in refs}
@@ -246,8 +252,8 @@ class SqlStore(OutboxStore):
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(insert(webhook_events).values(**values))
-                for order in orders_:
-                    await conn.execute(self._upsert(order))
+                for order in orders_:  # an event older than the stored version never overwrites it
+                    await conn.execute(self._upsert(order, newer_only=True))
         except IntegrityError:
             if await self._event_known(event.connection_id, event.event_key):
                 return False

@@ -129,3 +129,88 @@ def test_bad_file_stops_the_service_at_start(tmp_path: Path) -> None:
     # then it exits at once, listing the problem
     assert run.returncode == 2
     assert "provider must be one of" in run.stderr
+
+
+KOMBO_CONNECTION = {"id": "k", "provider": "KOMBO", "base_url": "https://api.kombo.dev/v1", "api_key": "x",
+                    "integration_id": "workday:x"}  # fmt: skip
+OPEN = {"auth": {"anonymous": True}}
+
+
+@pytest.mark.parametrize(
+    ("_case", "data", "fragment"),
+    [
+        ("service rate limit negative", {"service": {"rate_limit_per_minute": -5}}, "[service].rate_limit_per_minute"),
+        ("service rate limit zero", {"service": {"rate_limit_per_minute": 0}}, "[service].rate_limit_per_minute"),
+        ("graphiql a string", {"service": {"graphiql": "yes"}}, "[service].graphiql"),
+        ("csrf a number", {"service": {"csrf_prevention": 1}}, "[service].csrf_prevention"),
+        ("sandbox a string", {"service": {"sandbox": "false"}}, "[service].sandbox"),
+        ("database_url a number", {"service": {"database_url": 5}}, "[service].database_url"),
+        ("timeout negative", {"connections": [{**KOMBO_CONNECTION, "timeout_seconds": -3}]}, "timeout_seconds"),
+        ("read timeout zero", {"connections": [{**KOMBO_CONNECTION, "read_timeout_seconds": 0}]},
+         "read_timeout_seconds"),
+        ("max_in_flight zero", {"connections": [{**KOMBO_CONNECTION, "max_in_flight": 0}]}, "max_in_flight"),
+        ("sync interval negative", {"connections": [{**KOMBO_CONNECTION, "sync_interval_seconds": -1}]},
+         "sync_interval_seconds"),
+        ("heartbeat a string", {"connections": [{**KOMBO_CONNECTION, "prefer_heartbeat": "yes"}]}, "prefer_heartbeat"),
+        ("max_depth zero", {"limits": {"max_depth": 0}}, "[limits].max_depth"),
+        ("max_cost negative", {"limits": {"max_cost": -1}}, "[limits].max_cost"),
+        ("max_body_bytes zero", {"limits": {"max_body_bytes": 0}}, "[limits].max_body_bytes"),
+        ("request timeout negative", {"limits": {"request_timeout_seconds": -1}}, "[limits].request_timeout_seconds"),
+        ("leeway negative", {"auth": {"anonymous": True, "jwt_leeway_seconds": -1}}, "[auth].jwt_leeway_seconds"),
+        ("anonymous a string", {"auth": {"anonymous": "true"}}, "[auth].anonymous"),
+        ("client rate limit negative", {"clients": [{"name": "c", "api_key_sha256": ["0" * 64],
+                                                     "rate_limit_per_minute": -5}]}, "rate_limit_per_minute"),
+        ("client gateway a string", {"clients": [{"name": "c", "api_key_sha256": ["0" * 64], "gateway": "no"}]},
+         "gateway"),
+        ("delivery batch zero", {"delivery": {"batch_size": 0}}, "[delivery].batch_size"),
+    ],
+)  # fmt: skip
+def test_every_value_has_a_type_and_bounds(_case: str, data: dict[str, object], fragment: str) -> None:
+    # given an otherwise good file with one bad value
+    full = {**OPEN, "connections": [KOMBO_CONNECTION], **data}
+    # then it is refused, naming the value
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(full, {})
+    assert any(fragment in problem for problem in caught.value.problems), caught.value.problems
+
+
+def test_delivery_problems_are_listed_with_every_other_problem() -> None:
+    data = {"service": {"rate_limit_per_minute": -5, "graphiql": "yes"}, "delivery": {"batch_size": 0},
+            "connections": [{**KOMBO_CONNECTION, "timeout_seconds": -3}], "limits": {"max_depth": 0}}  # fmt: skip
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(data, {})
+    problems = "\n".join(caught.value.problems)
+    for fragment in ("rate_limit_per_minute", "graphiql", "[delivery].batch_size", "timeout_seconds",
+                     "[limits].max_depth", "no [[clients]] configured"):  # fmt: skip
+        assert fragment in problems, problems
+
+
+@pytest.mark.parametrize(
+    ("_case", "data"),
+    [
+        ("a sandbox connection", {**OPEN, "connections": [{"id": "s", "provider": "KOMBO", "sandbox": True,
+                                                           "api_key": "x", "integration_id": "i"}]}),
+        ("[service] sandbox", {**OPEN, "service": {"sandbox": True}, "connections": [KOMBO_CONNECTION]}),
+        ("anonymous access", {**OPEN, "connections": [KOMBO_CONNECTION]}),
+    ],
+)  # fmt: skip
+def test_production_refuses_routes_open_without_authentication(_case: str, data: dict[str, object]) -> None:
+    # given a file that is fine in development
+    assert parse_settings(data, {}) is not None
+    # when it says production, then it is refused
+    production = {**data, "service": {**data.get("service", {}), "environment": "production"}}  # type: ignore[dict-item]
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(production, {})
+    assert any("production" in problem for problem in caught.value.problems), caught.value.problems
+
+
+def test_production_with_a_sandbox_connection_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "prod.toml"
+    path.write_text('[service]\nenvironment = "production"\n[[connections]]\nid = "s"\nprovider = "KOMBO"\n'
+                    'sandbox = true\napi_key = "k"\nintegration_id = "i"\n')  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--port", "0"],
+        env={**os.environ, CONFIG_ENV: str(path)}, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert "sandbox" in run.stderr and "production" in run.stderr

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from providers.connections import Connection
-from providers.errors import ProviderBadResponseError
+from providers.errors import ForeignConnectionError, ProviderBadResponseError
 from providers.kombo.mapping import order_from_kombo
 from providers.models import ProviderName
 from providers.protocol import ParsedWebhook
@@ -46,14 +46,15 @@ def verify(connection: Connection, headers: Mapping[str, str], raw_body: bytes) 
 
 
 def parse_event(connection: Connection, body: Mapping[str, Any], raw_body: bytes) -> ParsedWebhook:
-    """The event of a verified body. Raises ProviderBadResponseError when it does not fit."""
+    """The event of a verified body, keyed by its signed event id. Raises ProviderBadResponseError
+    when it does not fit, ForeignConnectionError when it names another integration."""
     try:
         wire = _Body.model_validate(body)
     except ValidationError as exc:
         raise _malformed("the body is not an assessment order event") from exc
     integration_id = wire.data.get("integration_id")
     if connection.integration_id and integration_id and integration_id != connection.integration_id:
-        raise _malformed("the event belongs to another integration")
+        raise ForeignConnectionError("Kombo webhook: the event belongs to another integration.", provider=PROVIDER)
     order = order_from_kombo(connection.id, wire.data)
     return ParsedWebhook(event_key=wire.id, event_type=wire.type, orders=(order,))
 

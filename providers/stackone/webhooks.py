@@ -11,10 +11,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from providers.connections import Connection
-from providers.errors import ProviderBadResponseError
+from providers.errors import ForeignConnectionError, ProviderBadResponseError
 from providers.models import AssessmentOrder, ProviderName
 from providers.protocol import ParsedWebhook
 from providers.stackone.mapping import order_from_stackone
+from providers.webhook_body import canonical_key
 
 PROVIDER = ProviderName.STACKONE
 DEFAULT_SIGNATURE_HEADER = "x-stackone-signature"
@@ -75,7 +76,9 @@ def verify(connection: Connection, headers: Mapping[str, str], raw_body: bytes) 
 
 
 def parse_event(connection: Connection, body: Mapping[str, Any], raw_body: bytes) -> ParsedWebhook:
-    """The event of a verified body. Raises ProviderBadResponseError when it does not fit."""
+    """The event of a verified body, keyed by its event id, else by its (wholly signed) content
+    normalised. Raises ProviderBadResponseError when it does not fit, ForeignConnectionError when it
+    names another account."""
     try:
         wire = _Body.model_validate(body)
     except ValidationError as exc:
@@ -83,8 +86,8 @@ def parse_event(connection: Connection, body: Mapping[str, Any], raw_body: bytes
     if wire.event not in ORDER_EVENTS + IGNORED_EVENTS:
         raise _malformed("unsupported event type")
     if connection.account_id and wire.account_id and wire.account_id != connection.account_id:
-        raise _malformed("the event belongs to another account")
-    event_key = wire.id or hashlib.sha256(raw_body).hexdigest()
+        raise ForeignConnectionError("StackOne webhook: the event belongs to another account.", provider=PROVIDER)
+    event_key = wire.id or canonical_key(body)
     if wire.event in IGNORED_EVENTS:
         return ParsedWebhook(event_key, wire.event, ())
     return ParsedWebhook(event_key, wire.event, (_order(connection.id, wire),))

@@ -44,14 +44,19 @@ class UnifiedToProvider:
         """PUT the whole order; the answer is the updated order, translated into `WriteOutcome.order`."""
         with provider_errors(self.name):
             response = await self._client.put(
-                _order_path(prepared.body["connection_id"], order.provider_order_id),
+                _order_path(self._tenant, order.provider_order_id),
                 params=prepared.params,
-                content=json.dumps(prepared.body).encode(),
+                content=json.dumps({**prepared.body, "connection_id": self._tenant}).encode(),
                 headers=self._headers(),
             )
             raise_for_provider(response, self.name)
             returned = self._returned_order(order, prepared, response)
         return WriteOutcome(status_code=response.status_code, order=returned)
+
+    @property
+    def _tenant(self) -> str:
+        """The configured `connection_id` (required by the settings): every write addresses it."""
+        return self.connection.connection_id or ""
 
     def _headers(self) -> dict[str, str]:
         # The tenant is addressed by path (`{connection_id}`); Unified.to has no tenant header.

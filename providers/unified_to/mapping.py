@@ -270,7 +270,8 @@ def _merge_into_stored(
 
 
 def _tenant_id(body: dict[str, Any], connection: Connection, key: str) -> str:
-    value = body.get(key) or getattr(connection, key)
+    """The connection's configured id: the tenant is the connection, never the stored order body."""
+    value = getattr(connection, key)
     if not value:
         raise InvalidInputError(f"the connection has no {key} configured", provider=PROVIDER)
     return str(value)

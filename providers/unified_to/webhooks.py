@@ -12,10 +12,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from providers.connections import Connection
-from providers.errors import ProviderBadResponseError
+from providers.errors import ForeignConnectionError, ProviderBadResponseError
 from providers.models import ProviderName
 from providers.protocol import ParsedWebhook
 from providers.unified_to.mapping import order_from_unified_to
+from providers.webhook_body import canonical_key, load_json
 
 PROVIDER = ProviderName.UNIFIED_TO
 DEFAULT_SIGNATURE_ENCODING = "base64"
@@ -28,10 +29,11 @@ class _Read(BaseModel):
 
 
 class _Webhook(_Read):
+    """Unsigned: it names the event, never the tenant."""
+
     id: str | None = None
     object_type: Literal["assessment_order"]
     event: Literal["created", "updated", "deleted"]
-    connection_id: str | None = None
 
 
 class _Body(_Read):
@@ -53,9 +55,10 @@ def signature(secret: str, data: Any, nonce: str, encoding: str = DEFAULT_SIGNAT
 
 
 def verify(connection: Connection, headers: Mapping[str, str], raw_body: bytes) -> bool:
-    """True when the body's `sig` signs its `data` and `nonce`. Raises ProviderBadResponseError
-    when the body is not JSON (the signature cannot even be found)."""
-    body = _json(raw_body)
+    """True when the body's `sig` signs its `data` and `nonce`. The signature lives in the body, so
+    the body is read first, bounded (providers/webhook_body.py): ProviderBadResponseError when it is
+    not such JSON (the signature cannot even be found)."""
+    body = load_json(raw_body, PROVIDER)
     if not connection.webhook_secret or not isinstance(body, dict):
         return False
     given, nonce, data = body.get("sig"), body.get("nonce"), body.get("data")
@@ -69,31 +72,36 @@ def verify(connection: Connection, headers: Mapping[str, str], raw_body: bytes) 
 
 
 def parse_event(connection: Connection, body: Mapping[str, Any], raw_body: bytes) -> ParsedWebhook:
-    """The event of a verified body. Raises ProviderBadResponseError when it does not fit."""
+    """The event of a verified body. Only `data` and `nonce` are signed: the event is keyed by them
+    normalised, and the tenant is read from the signed orders, never from the unsigned `webhook`.
+
+    Raises ProviderBadResponseError when it does not fit, ForeignConnectionError when a signed order
+    names another connection or workspace than the one configured.
+    """
     try:
         wire = _Body.model_validate(body)
     except ValidationError as exc:
         raise _malformed("the body is not an assessment_order delivery") from exc
-    tenant = wire.webhook.connection_id
-    if connection.connection_id and tenant and tenant != connection.connection_id:
-        raise _malformed("the delivery belongs to another connection")
-    event_key = hashlib.sha256(raw_body).hexdigest()
+    _check_tenant(connection, wire.data)
+    event_key = canonical_key([wire.data, wire.nonce])
     if wire.webhook.event in IGNORED_EVENTS:
         return ParsedWebhook(event_key, wire.webhook.event, ())
     orders = tuple(order_from_unified_to(connection.id, item) for item in wire.data)
     return ParsedWebhook(event_key, wire.webhook.event, orders)
 
 
+def _check_tenant(connection: Connection, data: list[dict[str, Any]]) -> None:
+    for key in ("connection_id", "workspace_id"):
+        configured = getattr(connection, key)
+        if configured and any(item.get(key) not in (None, configured) for item in data):
+            raise ForeignConnectionError(
+                f"Unified.to webhook: an order belongs to another {key.removesuffix('_id')}.", provider=PROVIDER
+            )
+
+
 def refusal(package_id: str) -> str | None:
     """Unified.to has no way to refuse an order by webhook answer: it is accepted (and recorded REJECTED)."""
     return None
-
-
-def _json(raw_body: bytes) -> Any:
-    try:
-        return json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _malformed("the body is not JSON") from exc
 
 
 def _malformed(reason: str) -> ProviderBadResponseError:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from providers.connections import Connection
-from providers.errors import ProviderBadResponseError
+from providers.errors import ForeignConnectionError, ProviderBadResponseError
 from providers.kombo import webhooks
 from providers.models import OrderStatus, ProviderName
 
@@ -81,7 +81,6 @@ def test_parses_the_order_of_either_event_type(_case: str) -> None:
         ("unknown_type", {**event(), "type": "data-changed"}),
         ("data_not_object", {**event(), "data": []}),
         ("order_without_id", event(id=None)),
-        ("other_integration", event(integration_id="workday:zzz")),
     ],
 )
 def test_refuses_a_body_that_does_not_fit(_case: str, body: dict[str, Any]) -> None:
@@ -91,3 +90,9 @@ def test_refuses_a_body_that_does_not_fit(_case: str, body: dict[str, Any]) -> N
 
 def test_refuses_in_kombos_own_words() -> None:
     assert webhooks.refusal("sql_test") == "Package sql_test is not offered"
+
+
+def test_refuses_an_event_of_another_integration() -> None:
+    body = event(integration_id="workday:zzz")
+    with pytest.raises(ForeignConnectionError):
+        webhooks.parse_event(CONNECTION, body, json.dumps(body).encode())

@@ -271,3 +271,21 @@ async def test_refused_translation_sends_nothing() -> None:
     with pytest.raises(DomainError):
         adapter.prepare_result(_order(), ResultUpdate(status=OrderStatus.EXPIRED), None, NOW)
     assert recorder.requests == []
+
+
+async def test_every_write_goes_to_the_configured_connection_whatever_the_stored_order_says() -> None:
+    # given an order whose stored body names another connection and workspace of the same account
+    recorder = Recorder(_echo)
+    order = _order({**RAW_ORDER, "connection_id": "conn-of-someone-else", "workspace_id": "ws-other"})
+    # when a result is written
+    prepared, _ = await _write(_adapter(recorder), ResultUpdate(status=OrderStatus.COMPLETED), order)
+    # then the path and the body carry the connection's configured ids
+    (request,) = recorder.requests
+    assert request.url.raw_path == f"/assessment/{CN}/order/uo_7Jk2Lm9Qp".encode()
+    body = json.loads(request.content)
+    assert (body["connection_id"], body["workspace_id"]) == (CN, WS)
+    # and even a prepared write recorded with a foreign id goes to the configured path, with the configured id
+    forged = prepared.model_copy(update={"body": {**prepared.body, "connection_id": "conn-of-someone-else"}})
+    await _adapter(recorder).send_result(order, forged)
+    assert recorder.requests[-1].url.raw_path == f"/assessment/{CN}/order/uo_7Jk2Lm9Qp".encode()
+    assert json.loads(recorder.requests[-1].content)["connection_id"] == CN

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from providers.connections import Connection
-from providers.errors import ProviderBadResponseError
+from providers.errors import ForeignConnectionError, ProviderBadResponseError
 from providers.models import OrderStatus, ProviderName
 from providers.unified_to import webhooks
 
@@ -71,10 +71,14 @@ def test_a_body_that_is_not_json_is_malformed_not_unsigned() -> None:
         webhooks.verify(CONNECTION, {}, b"{not json")
 
 
-def test_parses_every_order_and_keys_the_event_by_the_body_digest() -> None:
+def test_parses_every_order_and_keys_the_event_by_the_signed_parts() -> None:
     body = delivery([ORDER, {**ORDER, "id": "ord-2"}], event="updated")
     parsed = webhooks.parse_event(CONNECTION, body, raw(body))
-    assert parsed.event_key == hashlib.sha256(raw(body)).hexdigest()
+    # the key ignores the unsigned `webhook` part and the serialisation; a new nonce is a new delivery
+    resent = {**body, "webhook": {**body["webhook"], "event": "created", "connection_id": "x"}}
+    assert webhooks.parse_event(CONNECTION, resent, json.dumps(resent, indent=2).encode()).event_key == parsed.event_key
+    renonced = {**body, "nonce": "other"}
+    assert webhooks.parse_event(CONNECTION, renonced, raw(renonced)).event_key != parsed.event_key
     assert parsed.event_type == "updated"
     assert [o.provider_order_id for o in parsed.orders] == ["ord-1", "ord-2"]
     assert parsed.orders[0].status is OrderStatus.OPEN
@@ -93,8 +97,6 @@ def test_a_deletion_is_recorded_without_orders() -> None:
         ("other_object_type", {**delivery([ORDER]), "webhook": {"object_type": "candidate", "event": "created"}}),
         ("unknown_event", {**delivery([ORDER]), "webhook": {"object_type": "assessment_order", "event": "moved"}}),
         ("order_without_id", delivery([{**ORDER, "id": None}])),
-        ("other_connection", {**delivery([ORDER]), "webhook": {
-            "object_type": "assessment_order", "event": "created", "connection_id": "conn-2"}}),
     ],
 )  # fmt: skip
 def test_refuses_a_body_that_does_not_fit(_case: str, body: dict[str, Any]) -> None:
@@ -104,3 +106,23 @@ def test_refuses_a_body_that_does_not_fit(_case: str, body: dict[str, Any]) -> N
 
 def test_accepts_orders_for_any_package() -> None:
     assert webhooks.refusal("pkg-9") is None
+
+
+@pytest.mark.parametrize(
+    ("_case", "order"),
+    [("other_connection", {**ORDER, "connection_id": "conn-2"}), ("other_workspace", {**ORDER, "workspace_id": "ws-2"})],
+)
+def test_refuses_signed_orders_of_another_tenant(_case: str, order: dict[str, Any]) -> None:
+    body = delivery([ORDER, order])
+    with pytest.raises(ForeignConnectionError):
+        webhooks.parse_event(CONNECTION, body, raw(body))
+
+
+@pytest.mark.parametrize(
+    ("_case", "payload"),
+    [("deep", b"[" * 100_000), ("nan", b'{"data": [NaN]}'), ("inf", b'{"data": [1e999]}'),
+     ("surrogate", b'{"data": ["\\udc00"]}')],
+)  # fmt: skip
+def test_a_body_that_cannot_be_stored_is_malformed_before_any_check(_case: str, payload: bytes) -> None:
+    with pytest.raises(ProviderBadResponseError):
+        webhooks.verify(CONNECTION, {}, payload)

@@ -184,3 +184,73 @@ async def test_sandbox_without_clients_is_open_and_says_so(build: Build, caplog:
     with caplog.at_level(logging.WARNING, logger="gateway"):
         _announce(services)
     assert "OPEN to anyone (sandbox mode)" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("_case", "claims"),
+    [
+        ("scope string", {"scope": "orders:read"}),
+        ("scope list", {"scope": ["orders:read"]}),
+        ("scp string", {"scp": "orders:read"}),
+        ("scp list", {"scp": ["orders:read"]}),
+        ("both agreeing", {"scope": "orders:read", "scp": ["orders:read"]}),
+        ("unknown scope added", {"scope": ["orders:read", "admin"]}),
+    ],
+)
+async def test_every_scope_claim_shape_only_narrows_the_client(build: Build, _case: str, claims: dict[str, Any]) -> None:
+    # given a read-write client and a token naming orders:read in one of the accepted shapes
+    _, anonymous = await build(clients=CLIENTS, auth=AuthSettings(jwt_hs256_secret=JWT_SECRET))
+    order = (await orders_by_connection(anonymous.as_(x_api_key="dashboard-key")))["sandbox-kombo"][0]
+    caller = anonymous.as_(authorization=f"Bearer {hs256('dashboard-app', **claims)}")
+    # when it writes, then it is forbidden; reading still works
+    write = {"query": WRITE, "variables": {"input": {"orderId": order, "status": "COMPLETED"}}}
+    response = await caller.post(write)
+    assert (response.status_code, codes(response.json())) == (403, ["FORBIDDEN"])
+    assert "errors" not in await caller.query(ORDERS)
+
+
+@pytest.mark.parametrize(
+    ("_case", "claims"),
+    [
+        ("scope number", {"scope": 5}),
+        ("scope object", {"scope": {"orders:read": True}}),
+        ("scope null", {"scope": None}),
+        ("scope list with a number", {"scope": ["orders:read", 1]}),
+        ("scp nested list", {"scp": [["orders:read"]]}),
+        ("scp boolean", {"scp": True}),
+        ("claims disagreeing", {"scope": "orders:read", "scp": "orders:read results:write"}),
+    ],
+)
+async def test_any_other_scope_claim_shape_is_unauthenticated(build: Build, _case: str, claims: dict[str, Any]) -> None:
+    _, anonymous = await build(clients=CLIENTS, auth=AuthSettings(jwt_hs256_secret=JWT_SECRET))
+    caller = anonymous.as_(authorization=f"Bearer {hs256('dashboard-app', **claims)}")
+    response = await caller.post({"query": ORDERS})
+    assert (response.status_code, response.json()) == (401, UNAUTHENTICATED)
+
+
+SANDBOX_CONTROL = ("/sandbox/kombo/_sandbox/requests", "/sandbox/stackone/_sandbox/webhooks",
+                   "/sandbox/unified_to/_sandbox/orders", "/sandbox/kombo/_sandbox/faults")  # fmt: skip
+
+
+async def test_production_serves_no_sandbox_route(build: Build) -> None:
+    # given the service in development: the sandbox's control routes answer anyone (and say so)
+    _, development = await build()
+    for path in SANDBOX_CONTROL:
+        assert (await development.http.get(path)).status_code == 200
+    # when it runs in production (a configuration file with sandbox connections is refused at start;
+    # settings built in code are not), then no sandbox route is served at all
+    _, production = await build(environment="production", clients=CLIENTS)
+    for path in SANDBOX_CONTROL:
+        assert (await production.http.get(path)).status_code == 404
+    injected = await production.http.post("/sandbox/kombo/_sandbox/orders", json={})
+    assert injected.status_code == 404
+
+
+async def test_development_logs_which_sandbox_routes_are_open(build: Build, caplog: pytest.LogCaptureFixture) -> None:
+    services, _ = await build(clients=CLIENTS)
+    with caplog.at_level(logging.WARNING, logger="gateway"):
+        _announce(services)
+    lines = [r.getMessage() for r in caplog.records if "sandbox routes" in r.getMessage()]
+    assert len(lines) == 1
+    for path in SANDBOX_CONTROL:
+        assert path in lines[0]

@@ -185,3 +185,22 @@ async def test_cli_loads_a_manifest_for_every_instance(
     # then the running instance serves it by id
     body = (await caller.post({"documentId": "cli-count"})).json()
     assert body["data"]["assessmentOrders"]["totalCount"] > 0
+
+
+async def test_apq_registrations_are_per_client_when_clients_are_configured(build: Build) -> None:
+    # given two clients of one service; the dashboard registers a document with a literal in it
+    _, anonymous = await build(clients=CLIENTS)
+    dashboard, reader = anonymous.as_(x_api_key="dashboard-key"), anonymous.as_(x_api_key="reader-key")
+    text = '{ assessmentOrders(filter: {search: "ada@example.com"}) { totalCount } }'
+    sha = sha256_hex(text)
+    registered = await dashboard.post({"query": text, "extensions": apq(sha)})
+    assert registered.status_code == 200 and "errors" not in registered.json()
+    # when another client probes for that exact text by its hash
+    probe = await reader.post({"extensions": apq(sha)})
+    # then it learns nothing: the document is not found for it
+    assert codes(probe.json()) == ["PERSISTED_QUERY_NOT_FOUND"]
+    # while the client that registered it runs it by hash alone
+    assert "errors" not in (await dashboard.post({"extensions": apq(sha)})).json()
+    # and the other client may register the same text in its own namespace
+    assert "errors" not in (await reader.post({"query": text, "extensions": apq(sha)})).json()
+    assert "errors" not in (await reader.post({"extensions": apq(sha)})).json()

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
+
+from providers.errors import InvalidInputError
 from providers.models import Delivery, DeliveryState
-from store import SqlStore
+from store import SqlStore, create_store
 from store.interface import DeliveryClaim
 from tests.store.store_samples import T0, make_order, make_result, ref_of
 
@@ -93,6 +97,35 @@ async def test_deliveries_list_by_state_pages_forward(store: SqlStore) -> None:
     assert [r.result.id for r in rest.records] == ["r-3", "r-4"] and not rest.has_next_page
     assert page.total_count == 5
     assert (await store.list_deliveries([DeliveryState.FAILED], [], first=3, after=None, now=T0)).total_count == 0
+
+
+async def _record_for(store: SqlStore, connection_id: str, order_id: str, result_id: str) -> None:
+    order = make_order(order_id, connection_id=connection_id)
+    await store.upsert_order(order)
+    await store.record_delivery(ref_of(order), due(result_id), {}, {"body": {}}, None)
+
+
+async def test_delivery_cursors_say_nothing_about_other_tenants(store: SqlStore, tmp_path: Path) -> None:
+    # given a tenant's result recorded after three of another tenant's results ...
+    for i in range(3):
+        await _record_for(store, "conn-a", f"o-a{i}", f"r-a{i}")
+    await _record_for(store, "conn-b", "o-b", "r-b")
+    # ... and the same result alone in another store
+    alone = create_store(f"sqlite+aiosqlite:///{tmp_path / 'alone.db'}")
+    await alone.migrate()
+    await _record_for(alone, "conn-b", "o-b", "r-b")
+    # when the tenant lists its deliveries in both
+    crowded = await store.list_deliveries([], ["conn-b"], first=5, after=None, now=T0)
+    lonely = await alone.list_deliveries([], ["conn-b"], first=5, after=None, now=T0)
+    await alone.close()
+    # then the cursors are the same: they carry the result's own time and id, not a global sequence
+    assert crowded.cursors == lonely.cursors and len(crowded.cursors) == 1
+    # and a cursor still pages (keyset on time and id), a forged one is a coded refusal
+    everything = await store.list_deliveries([], [], first=2, after=None, now=T0)
+    rest = await store.list_deliveries([], [], first=5, after=everything.cursors[-1], now=T0)
+    assert [r.result.id for r in everything.records + rest.records] == ["r-a0", "r-a1", "r-a2", "r-b"]
+    with pytest.raises(InvalidInputError):
+        await store.list_deliveries([], [], first=5, after="ZGVsaXZlcnk6NQ", now=T0)
 
 
 def _upgrade_to(connection, revision: str) -> None:  # type: ignore[no-untyped-def]
