@@ -4,7 +4,8 @@ Every instance runs one. Each pass claims what is due on the connections with fr
 (`resolvers.delivery.deliver_due`); attempts run as tasks. Between passes it sleeps the poll
 interval (with jitter, so instances drift apart) unless a mutation queued something and woke it.
 Shutdown stops claiming, lets attempts in flight finish for the grace period, cancels the rest and
-releases every claim it still holds, so another instance takes them at once.
+releases the claims it still holds, so another instance takes them at once, except those of
+attempts it cut off mid-call: their outcome is unknown, so they keep the order quarantined.
 """
 
 from __future__ import annotations

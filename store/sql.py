@@ -220,8 +220,8 @@ class SqlStore(OutboxStore):
         wanted = {ref.encode(): ref for ref in refs}
         if not wanted:
             return {}
-        newest_first = (results.c.created_at.desc(), results.c.seq.desc())
-        rank = func.row_number().over(partition_by=results.c.order_id, order_by=newest_first)
+        # Newest = recorded last (insertion order `seq`), as superseding and the deliverer see it.
+        rank = func.row_number().over(partition_by=results.c.order_id, order_by=results.c.seq.desc())
         ranked = (
             select(results.c.order_id, results.c.data, results.c.delivery, rank.label("rank"))
             .where(results.c.order_id.in_(list(wanted)))
