@@ -56,6 +56,7 @@ class Dispatch:
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     rng: random.Random = field(default_factory=random.Random)
     wake: Callable[[], None] = lambda: None  # the background deliverer sets this to wake itself
+    delivering: Callable[[], bool] = lambda: False  # the background deliverer's loop is running
 
     def guard(self, connection: Connection) -> ConnectionGuard:
         guard = self.guards.get(connection.id)

@@ -33,6 +33,10 @@ class Deliverer:
     async def start(self) -> None:
         self.ctx.dispatch.wake = self._wake.set
         self._task = asyncio.create_task(self._loop(), name="deliverer")
+        self.ctx.dispatch.delivering = self.running
+
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     async def _loop(self) -> None:
         interval = self.ctx.dispatch.policy.poll_interval_seconds
@@ -62,6 +66,7 @@ class Deliverer:
                 await self._task
             self._task = None
         self.ctx.dispatch.wake = lambda: None
+        self.ctx.dispatch.delivering = lambda: False
         await drain(self.ctx)
 
 

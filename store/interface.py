@@ -154,6 +154,9 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
+    async def migrations_at_head(self) -> bool:
+        """Reachable and migrated to the newest revision (raises while the store is unreachable)."""
+
     async def upsert_order(self, order: AssessmentOrder) -> None: ...
 
     async def get_orders(self, refs: Sequence[OrderRef]) -> dict[OrderRef, AssessmentOrder]: ...

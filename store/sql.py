@@ -38,7 +38,7 @@ from store.interface import (
     SyncState,
     WebhookEvent,
 )
-from store.migrations import upgrade_to_head
+from store.migrations import at_head, upgrade_to_head
 from store.outbox import OutboxStore, delivery_row
 from store.queries import SortKey, filter_conditions, order_row
 from store.tables import orders, persisted_documents, results, sync_state, webhook_events
@@ -80,6 +80,11 @@ class SqlStore(OutboxStore):
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+    async def migrations_at_head(self) -> bool:
+        """Reachable and migrated to the newest revision (raises while the store is unreachable)."""
+        async with self.engine.connect() as conn:
+            return bool(await conn.run_sync(at_head))
 
     # ----------------------------------------------------------------------- orders
 
