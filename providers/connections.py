@@ -41,3 +41,6 @@ class Connection(BaseModel):
     connect_timeout_seconds: float | None = Field(None, gt=0, le=3_600)
     read_timeout_seconds: float | None = Field(None, gt=0, le=3_600)
     max_in_flight: int | None = Field(None, ge=1, le=10_000)  # per instance
+    # After an outcome that could not be seen, nothing is sent for the order for this long (seconds);
+    # None takes the provider's documented maximum processing time (DEFAULT_LIMITS).
+    quarantine_seconds: float | None = Field(None, ge=0, le=3_600)

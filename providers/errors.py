@@ -10,7 +10,8 @@ DomainError
 ├── ProviderUnavailableError     PROVIDER_UNAVAILABLE                   retryable
 ├── ProviderBadResponseError     PROVIDER_BAD_RESPONSE                  retryable
 ├── UnsupportedByProviderError   UNSUPPORTED_BY_PROVIDER
-└── ForeignConnectionError       CONNECTION_MISMATCH (a signed webhook of another tenant)
+├── ForeignConnectionError       CONNECTION_MISMATCH (a signed webhook of another tenant)
+└── ServiceUnavailableError      SERVICE_UNAVAILABLE (the store is unreachable)  retryable
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ class ErrorCode(StrEnum):
     INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
     # Webhook intake (server/webhooks.py): a verified delivery whose signed content names another tenant.
     CONNECTION_MISMATCH = "CONNECTION_MISMATCH"
+    # The service's own store is unreachable (an outage, not a bug): retry later.
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    # A stored record that no longer decodes (the delivery is FAILED with this code).
+    STORED_RECORD_INVALID = "STORED_RECORD_INVALID"
 
 
 class DomainError(Exception):
@@ -68,6 +73,9 @@ class DomainError(Exception):
     code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_SERVER_ERROR
     # A delivery that failed with this error is retried later (the provider may take it then).
     retryable: ClassVar[bool] = False
+    # The request may have reached the provider and been applied (timeout, connection dropped after
+    # sending): the outcome is unknown, the order is quarantined before anything is sent again.
+    ambiguous: bool = False
 
     def __init__(
         self,
@@ -153,3 +161,11 @@ class ForeignConnectionError(DomainError):
     """A verified webhook whose signed content names another tenant than the connection it came in on."""
 
     code = ErrorCode.CONNECTION_MISMATCH
+
+
+class ServiceUnavailableError(DomainError):
+    """The service's store is unreachable (connection refused or reset, timeout, I/O, serialization)."""
+
+    code = ErrorCode.SERVICE_UNAVAILABLE
+    retryable = True
+    retry_after: float = 5.0

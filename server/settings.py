@@ -85,6 +85,7 @@ class Settings(BaseModel):
     clients: tuple[ClientConfig, ...] = ()
     limits: Limits = Limits()
     persisted_documents: tuple[DocumentSource, ...] = ()
+    federation: FederationSettings = FederationSettings()  # what the SDL carries (the [federation] section)
 
 
 def sandbox_settings(database_url: str = DEFAULT_DATABASE_URL) -> Settings:
