@@ -12,6 +12,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from providers.bounds import MAX_PAGE
 from providers.errors import DomainError, ErrorCode, InvalidInputError, OrderNotFoundError, ResultConflictError
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, DeliveryState
 from providers.protocol import PreparedWrite, WriteOutcome
@@ -193,8 +194,8 @@ async def list_deliveries(
     after: str | None,
 ) -> DeliveryPage:
     """Only the connections the caller may see (all of them when `connection_ids` is empty)."""
-    if not 0 <= first <= 100:
-        raise InvalidInputError("first must be between 0 and 100.", field="first")
+    if not 0 <= first <= MAX_PAGE:
+        raise InvalidInputError(f"first must be between 0 and {MAX_PAGE}.", field="first")
     visible = tuple(c for c in connection_ids or tuple(ctx.connections) if c in ctx.connections)
     if not visible:
         return DeliveryPage(records=[], cursors=[], has_next_page=False, total_count=0)

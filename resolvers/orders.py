@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from providers.bounds import MAX_PAGE
 from providers.errors import InvalidInputError, OrderNotFoundError
 from providers.models import AssessmentOrder, AssessmentResult, OrderRef
 from resolvers.context import AppContext
 from store import OrderFilter, OrderPage, OrderSort
-
-MAX_PAGE = 100
 
 
 async def load_orders(

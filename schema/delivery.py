@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.federation.schema_directives import Cost
+from strawberry.federation.schema_directives import Cost, ListSize
 from strawberry.types import Info
 
 from providers import models
+from providers.bounds import MAX_KEY
 from providers.errors import InvalidInputError
 from resolvers import delivery
 from schema.context import GraphQLContext
 from schema.enums import DeliveryState
 from schema.types import AssessmentOrder, AssessmentResult, Delivery
 
-MAX_KEY_LENGTH = 255
 # The scopes of schema/root.py (not imported: root imports this module).
 READ_ORDERS, WRITE_RESULTS = "orders:read", "results:write"
 RETRY_COST = 10  # like a mutation that calls a provider
@@ -25,8 +25,8 @@ def idempotency_header(info: Info[GraphQLContext, None]) -> str | None:
     value = headers.get("idempotency-key") if headers is not None else None
     if value is None or not value.strip():
         return None
-    if len(value) > MAX_KEY_LENGTH:
-        raise InvalidInputError(f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters.", field="idempotencyKey")
+    if len(value) > MAX_KEY:
+        raise InvalidInputError(f"Idempotency-Key is longer than {MAX_KEY} characters.", field="idempotencyKey")
     return value.strip()
 
 
@@ -86,6 +86,8 @@ class DeliveryQueries:
     @strawberry.federation.field(
         description="Recorded results by delivery state (e.g. RETRYING, FAILED), oldest first, at most 100 a page.",
         authenticated=True, requires_scopes=[[READ_ORDERS]],
+        directives=[ListSize(slicing_arguments=["first"], sized_fields=["edges"], assumed_size=50,
+                             require_one_slicing_argument=False)],
     )
     async def deliveries(
         self,

@@ -7,7 +7,7 @@ from typing import Any
 import strawberry
 from pydantic import ValidationError
 
-from providers import models
+from providers import bounds, models
 from providers.errors import InvalidInputError
 from schema.enums import AssessmentOutcome, AssessmentStatus, AttributeType, Provider
 from schema.scalars import JSON, DateTime
@@ -86,7 +86,8 @@ class UpdateAssessmentResultInput:
         try:
             return models.ResultUpdate.model_validate(data)
         except ValidationError as exc:
-            raise InvalidInputError(f"Invalid result: {exc.errors()[0]['msg']}.") from None
+            field, message = bounds.first_problem(exc)
+            raise InvalidInputError(f"Invalid {field}: {message}.", field=field) from None
 
 
 @strawberry.input(description="Filters for the order list; lists mean any of.")
@@ -103,6 +104,7 @@ class AssessmentOrderFilter:
     updated_before: DateTime | None = None
 
     def to_domain(self) -> OrderFilter:
+        bounded_filter(self)
         return OrderFilter(
             providers=tuple(self.providers or ()), connection_ids=tuple(self.connection_ids or ()),
             statuses=tuple(self.statuses or ()), package_ids=tuple(self.package_ids or ()),
@@ -112,3 +114,35 @@ class AssessmentOrderFilter:
         )  # fmt: skip
 
 
+
+
+_FILTER_LISTS = ("connection_ids", "package_ids")
+
+
+def bounded_filter(f: AssessmentOrderFilter) -> None:
+    """Refuse filter values beyond the bounds (the DateTime scalar bounds the dates)."""
+    for name in ("providers", "connection_ids", "statuses", "package_ids"):
+        values = getattr(f, name) or ()
+        if len(values) > bounds.MAX_FILTER_VALUES:
+            raise InvalidInputError(f"At most {bounds.MAX_FILTER_VALUES} {name} values.", field=_camel(name))
+    for name in _FILTER_LISTS:
+        for value in getattr(f, name) or ():
+            bounded_text(value, bounds.MAX_ID, _camel(name))
+    for name in ("candidate_email", "search"):
+        bounded_text(getattr(f, name), bounds.MAX_SEARCH, _camel(name))
+
+
+def bounded_text(value: str | None, limit: int, field: str) -> None:
+    if value is None:
+        return
+    if len(value) > limit:
+        raise InvalidInputError(f"{field} is longer than {limit} characters.", field=field)
+    try:
+        bounds.valid_text(value)
+    except ValueError as exc:
+        raise InvalidInputError(f"Invalid {field}: {exc}.", field=field) from None
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
