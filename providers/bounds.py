@@ -49,9 +49,9 @@ def valid_text(value: str) -> str:
 
 
 def valid_datetime(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("a date-time needs a time zone offset")
-    if not MIN_DATETIME <= value <= MAX_DATETIME:
+    """A date-time within the range (a naive one is taken as UTC, as the provider mappings do)."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if not MIN_DATETIME <= aware <= MAX_DATETIME:
         raise ValueError(f"date-time out of range ({MIN_DATETIME.date()} to {MAX_DATETIME.date()} UTC)")
     return value
 
