@@ -186,12 +186,12 @@ class _Estimator:
         weight = self.model.weights.get((parent.name, name), int(is_composite_type(named)))
         list_size = self.model.list_sizes.get((parent.name, name), ListSize())
         slicing = self._slice(node, list_size)
-        child_sizes = {f: slicing or list_size.assumed for f in list_size.sized_fields}
+        child_sizes = {f: slicing if slicing is not None else list_size.assumed for f in list_size.sized_fields}
         children = self.selections(named, node.selection_set, child_sizes) if is_composite_type(named) else 0  # type: ignore[arg-type]
         if is_list_type(get_nullable_type(definition.type)) and is_composite_type(named):
-            count = size or (slicing if slicing is not None else list_size.assumed)
+            count = size if size is not None else (slicing if slicing is not None else list_size.assumed)
             return max(count, 0) * max(weight + children, 0)
-        return max(size or 1, 0) * max(weight + children, 0)
+        return max(size if size is not None else 1, 0) * max(weight + children, 0)
 
     def _slice(self, node: FieldNode, list_size: ListSize) -> int | None:
         for argument in node.arguments or ():
