@@ -9,7 +9,8 @@ DomainError
 ├── ProviderRateLimitedError     PROVIDER_RATE_LIMITED (+ retryAfter)   retryable
 ├── ProviderUnavailableError     PROVIDER_UNAVAILABLE                   retryable
 ├── ProviderBadResponseError     PROVIDER_BAD_RESPONSE                  retryable
-└── UnsupportedByProviderError   UNSUPPORTED_BY_PROVIDER
+├── UnsupportedByProviderError   UNSUPPORTED_BY_PROVIDER
+└── StoredRecordUnreadableError  STORED_RECORD_UNREADABLE (one record the store holds cannot be decoded)
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class ErrorCode(StrEnum):
     REQUEST_RATE_LIMITED = "REQUEST_RATE_LIMITED"
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
     INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
+    # A stored order or result that cannot be decoded (written before the input bounds): that record only.
+    STORED_RECORD_UNREADABLE = "STORED_RECORD_UNREADABLE"
 
 
 class DomainError(Exception):
@@ -144,3 +147,9 @@ class ProviderBadResponseError(DomainError):
 
 class UnsupportedByProviderError(DomainError):
     code = ErrorCode.UNSUPPORTED_BY_PROVIDER
+
+
+class StoredRecordUnreadableError(DomainError):
+    """A stored order or result that no longer decodes; reported for that record only."""
+
+    code = ErrorCode.STORED_RECORD_UNREADABLE

@@ -18,6 +18,7 @@ from providers.models import AssessmentOrder, AssessmentResult, Delivery, Delive
 from providers.protocol import PreparedWrite, WriteOutcome
 from resolvers.context import AppContext
 from resolvers.merge import merge_delivered
+from store.decode import readable
 from store.interface import DeliveryPage, DeliveryRecord
 
 log = logging.getLogger("gateway.delivery")
@@ -66,7 +67,7 @@ async def _attempt(ctx: AppContext, record: DeliveryRecord) -> Attempted:
 
     async def send() -> WriteOutcome:
         nonlocal order
-        order = (await ctx.store.get_orders([ref])).get(ref)
+        order = readable((await ctx.store.get_orders([ref])).get(ref))
         if order is None:
             raise OrderNotFoundError("No such assessment order.")
         return await ctx.adapter_for(ref).send_result(order, prepared)
@@ -122,7 +123,7 @@ async def deliver_within_deadline(ctx: AppContext, order: AssessmentOrder, recor
 
 
 async def _order_of(ctx: AppContext, record: DeliveryRecord) -> AssessmentOrder:
-    order = (await ctx.store.get_orders([record.ref])).get(record.ref)
+    order = readable((await ctx.store.get_orders([record.ref])).get(record.ref))
     if order is None:
         raise OrderNotFoundError("No such assessment order.")
     return order

@@ -47,7 +47,14 @@ class ResultDelivery:
 @strawberry.type(description="A delivery in a list, with its cursor.")
 class ResultDeliveryEdge:
     cursor: str
-    node: ResultDelivery
+    found: strawberry.Private[ResultDelivery | Exception]
+
+    @strawberry.field(description="The delivery; null, with a STORED_RECORD_UNREADABLE error, when its stored "
+                      "result cannot be read (the other edges still come back).")
+    def node(self) -> ResultDelivery | None:
+        if isinstance(self.found, Exception):
+            raise self.found
+        return self.found
 
 
 @strawberry.type(description="Forward paging of the deliveries list.")
@@ -102,12 +109,10 @@ class DeliveryQueries:
             info.context.app, states, tuple(wanted.connection_ids or ()), first=first, after=after
         )
         edges = [
-            ResultDeliveryEdge(
-                cursor=cursor,
-                node=ResultDelivery(result=AssessmentResult.from_domain(r.result), order_id=strawberry.ID(r.ref.encode())),
-            )
+            ResultDeliveryEdge(cursor=cursor, found=r if isinstance(r, Exception) else ResultDelivery(
+                result=AssessmentResult.from_domain(r.result), order_id=strawberry.ID(r.ref.encode())))
             for r, cursor in zip(page.records, page.cursors, strict=True)
-        ]
+        ]  # fmt: skip
         end = page.cursors[-1] if page.cursors else None
         info_ = DeliveryPageInfo(has_next_page=page.has_next_page, end_cursor=end)
         return ResultDeliveryConnection(edges=edges, page_info=info_, total_count=page.total_count)

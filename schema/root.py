@@ -34,7 +34,12 @@ MUTATION_COST = 10  # @cost of a mutation that calls a provider (objects cost 1,
 @strawberry.type(description="An order in a list, with its cursor.")
 class AssessmentOrderEdge:
     cursor: str
-    node: AssessmentOrder
+    found: strawberry.Private[AssessmentOrder | Exception]
+
+    @strawberry.field(description="The order; null, with a STORED_RECORD_UNREADABLE error, when its stored "
+                      "record cannot be read (the other edges still come back).")
+    def node(self) -> AssessmentOrder | None:
+        return _or_raise(self.found)
 
 
 @strawberry.type(description="Relay page information.")
@@ -107,7 +112,7 @@ class Query(DeliveryQueries):
             sort=order_by, count_total=selects(info, "totalCount"),
         )  # fmt: skip
         edges = [
-            AssessmentOrderEdge(cursor=c, node=AssessmentOrder.from_domain(o))
+            AssessmentOrderEdge(cursor=c, found=o if isinstance(o, Exception) else AssessmentOrder.from_domain(o))
             for o, c in zip(page.orders, page.cursors, strict=True)
         ]
         info_ = PageInfo(
@@ -119,6 +124,12 @@ class Query(DeliveryQueries):
             edges=edges, page_info=info_, known_total=page.total_count,
             count=lambda: orders.count_orders(ctx, domain_filter),
         )  # fmt: skip
+
+
+def _or_raise(found: AssessmentOrder | Exception) -> AssessmentOrder:
+    if isinstance(found, Exception):
+        raise found
+    return found
 
 
 def selects(info: Info[Any, Any], name: str) -> bool:

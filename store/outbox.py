@@ -25,8 +25,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from providers.errors import InvalidInputError, OrderNotFoundError
+from providers.errors import InvalidInputError, OrderNotFoundError, StoredRecordUnreadableError
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, DeliveryState, OrderRef
+from store.decode import read_result
 from store.interface import DeliveryClaim, DeliveryPage, DeliveryRecord, IdempotencyKeyTaken
 from store.tables import delivery_leases, orders, results
 
@@ -185,7 +186,7 @@ class OutboxStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(page)).all()
             total = int((await conn.execute(select(func.count()).select_from(results).where(*where))).scalar_one())
-        records = [_record(row, now, newest=True) for row in rows[:first]]
+        records = [_record_or_error(row, now) for row in rows[:first]]
         cursors = [_encode_cursor(row.seq) for row in rows[:first]]
         return DeliveryPage(records=records, cursors=cursors, has_next_page=len(rows) > first, total_count=total)
 
@@ -277,11 +278,17 @@ class OutboxStore:
         return int(held.rowcount)
 
 
+def _record_or_error(row: Row[Any], now: datetime) -> DeliveryRecord | StoredRecordUnreadableError:
+    try:
+        return _record(row, now, newest=True)
+    except StoredRecordUnreadableError as error:
+        return error
+
+
 def _record(row: Row[Any], now: datetime | None, *, newest: bool) -> DeliveryRecord:
-    document = json.loads(row.data) | {"delivery": json.loads(row.delivery)}
     claimed = row.claimed_by if row.claim_until is not None and (now is None or row.claim_until > now) else None
     return DeliveryRecord(
-        ref=OrderRef.parse(row.order_id), result=AssessmentResult.model_validate(document),
+        ref=OrderRef.parse(row.order_id), result=read_result(row.data, row.delivery, row.id),
         prepared=json.loads(row.prepared) if row.prepared else None, request_body=json.loads(row.request_body),
         claimed_by=claimed, newest=newest,
     )  # fmt: skip
