@@ -12,6 +12,7 @@ from providers.errors import InvalidInputError
 from resolvers import delivery
 from schema.context import GraphQLContext
 from schema.enums import DeliveryState
+from schema.inputs import bounded_ids
 from schema.types import AssessmentOrder, AssessmentResult, Delivery
 
 # The scopes of schema/root.py (not imported: root imports this module).
@@ -104,6 +105,7 @@ class DeliveryQueries:
         after: str | None = None,
     ) -> ResultDeliveryConnection:
         wanted = filter or DeliveryFilter()
+        bounded_ids(wanted.connection_ids, "connectionIds")
         states = tuple(models.DeliveryState(s) for s in wanted.states or ())
         page = await delivery.list_deliveries(
             info.context.app, states, tuple(wanted.connection_ids or ()), first=first, after=after

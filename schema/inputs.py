@@ -116,20 +116,23 @@ class AssessmentOrderFilter:
 
 
 
-_FILTER_LISTS = ("connection_ids", "package_ids")
-
-
 def bounded_filter(f: AssessmentOrderFilter) -> None:
     """Refuse filter values beyond the bounds (the DateTime scalar bounds the dates)."""
-    for name in ("providers", "connection_ids", "statuses", "package_ids"):
-        values = getattr(f, name) or ()
-        if len(values) > bounds.MAX_FILTER_VALUES:
-            raise InvalidInputError(f"At most {bounds.MAX_FILTER_VALUES} {name} values.", field=_camel(name))
-    for name in _FILTER_LISTS:
-        for value in getattr(f, name) or ():
-            bounded_text(value, bounds.MAX_ID, _camel(name))
+    for name in ("providers", "statuses"):
+        if len(getattr(f, name) or ()) > bounds.MAX_FILTER_VALUES:
+            raise InvalidInputError(f"At most {bounds.MAX_FILTER_VALUES} {_camel(name)} values.", field=_camel(name))
+    for name in ("connection_ids", "package_ids"):
+        bounded_ids(getattr(f, name), _camel(name))
     for name in ("candidate_email", "search"):
         bounded_text(getattr(f, name), bounds.MAX_SEARCH, _camel(name))
+
+
+def bounded_ids(values: list[Any] | None, field: str) -> None:
+    """A list filter of ids: at most MAX_FILTER_VALUES ids of at most MAX_ID characters each."""
+    if len(values or ()) > bounds.MAX_FILTER_VALUES:
+        raise InvalidInputError(f"At most {bounds.MAX_FILTER_VALUES} {field} values.", field=field)
+    for value in values or ():
+        bounded_text(value, bounds.MAX_ID, field)
 
 
 def bounded_text(value: str | None, limit: int, field: str) -> None:

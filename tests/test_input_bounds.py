@@ -261,3 +261,19 @@ async def test_long_filter_text_is_refused(gql: GraphQLClient, field: str) -> No
     query = "query($f: AssessmentOrderFilter) { assessmentOrders(filter: $f) { totalCount } }"
     body = await gql(query, {"f": {field: "a" * (bounds.MAX_SEARCH + 1)}})
     assert the_error(body)["extensions"] == {"code": ErrorCode.BAD_USER_INPUT, "field": field}
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "field"),
+    [
+        ("query($f: AssessmentOrderFilter) { assessmentOrders(filter: $f) { totalCount } }",
+         {"f": {"connectionIds": ["c"] * (bounds.MAX_FILTER_VALUES + 1)}}, "connectionIds"),
+        ("query($f: AssessmentOrderFilter) { assessmentOrders(filter: $f) { totalCount } }",
+         {"f": {"packageIds": ["p" * (bounds.MAX_ID + 1)]}}, "packageIds"),
+        ("query($f: DeliveryFilter) { deliveries(filter: $f) { totalCount } }",
+         {"f": {"connectionIds": ["c"] * (bounds.MAX_FILTER_VALUES + 1)}}, "connectionIds"),
+    ],
+)  # fmt: skip
+async def test_list_filters_are_bounded(gql: GraphQLClient, query: str, variables: dict[str, Any], field: str) -> None:
+    body = await gql(query, variables)
+    assert the_error(body)["extensions"] == {"code": ErrorCode.BAD_USER_INPUT, "field": field}
