@@ -150,6 +150,11 @@ class UnsupportedByProviderError(DomainError):
 
 
 class StoredRecordUnreadableError(DomainError):
-    """A stored order or result that no longer decodes; reported for that record only."""
+    """A stored order or result that no longer decodes; reported for that record only.
+    `record_id` (the order's global id or the result's id) is for the service, not for clients."""
 
     code = ErrorCode.STORED_RECORD_UNREADABLE
+
+    def __init__(self, message: str, *, record_id: str | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.record_id = record_id

@@ -60,4 +60,4 @@ def readable(value: T | StoredRecordUnreadableError) -> T:
 def _unreadable(kind: str, record_id: str, exc: BaseException) -> StoredRecordUnreadableError:
     # One line, no stack and no content (records hold candidate data): which record, and the kind of failure.
     log.warning("stored %s %s cannot be decoded (%s)", kind, record_id, type(exc).__name__)
-    return StoredRecordUnreadableError(f"The stored {kind} cannot be read.")
+    return StoredRecordUnreadableError(f"The stored {kind} cannot be read.", record_id=record_id)
