@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
 
-from providers.models import OrderRef, ProviderName
+from providers.models import AssessmentOrder, OrderRef, ProviderName
 from providers.protocol import AssessmentProvider
 from providers.registry import build_provider, http_client
 from providers.stackone.mapping import order_from_stackone
@@ -133,7 +133,7 @@ async def _stackone_seed_statuses(services: Services) -> None:
         refs = {OrderRef(connection.id, oid): result for oid, result in boxes.stackone.results.items()}
         stored = await services.store.get_orders(list(refs))
         for ref, order in stored.items():
-            if order.provider_status is None:
+            if isinstance(order, AssessmentOrder) and order.provider_status is None:
                 status = order_from_stackone(connection.id, order.raw, refs[ref])
                 await services.store.upsert_order(
                     order.model_copy(update={"status": status.status, "provider_status": status.provider_status})

@@ -11,7 +11,8 @@ DomainError
 ├── ProviderBadResponseError     PROVIDER_BAD_RESPONSE                  retryable
 ├── UnsupportedByProviderError   UNSUPPORTED_BY_PROVIDER
 ├── ForeignConnectionError       CONNECTION_MISMATCH (a signed webhook of another tenant)
-└── ServiceUnavailableError      SERVICE_UNAVAILABLE (the store is unreachable)  retryable
+├── ServiceUnavailableError      SERVICE_UNAVAILABLE (the store is unreachable)  retryable
+└── StoredRecordUnreadableError  STORED_RECORD_UNREADABLE (one record the store holds cannot be decoded)
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ class ErrorCode(StrEnum):
     CONNECTION_MISMATCH = "CONNECTION_MISMATCH"
     # The service's own store is unreachable (an outage, not a bug): retry later.
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
-    # A stored record that no longer decodes (the delivery is FAILED with this code).
-    STORED_RECORD_INVALID = "STORED_RECORD_INVALID"
+    # A stored order or result that cannot be decoded (written before the input bounds): that record only.
+    STORED_RECORD_UNREADABLE = "STORED_RECORD_UNREADABLE"
 
 
 class DomainError(Exception):
@@ -169,3 +170,14 @@ class ServiceUnavailableError(DomainError):
     code = ErrorCode.SERVICE_UNAVAILABLE
     retryable = True
     retry_after: float = 5.0
+
+
+class StoredRecordUnreadableError(DomainError):
+    """A stored order or result that no longer decodes; reported for that record only.
+    `record_id` (the order's global id or the result's id) is for the service, not for clients."""
+
+    code = ErrorCode.STORED_RECORD_UNREADABLE
+
+    def __init__(self, message: str, *, record_id: str | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.record_id = record_id

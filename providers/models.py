@@ -6,9 +6,21 @@ import base64
 import binascii
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from providers.bounds import (
+    MAX_ATTACHMENTS,
+    MAX_ATTRIBUTES,
+    BoundedDatetime,
+    Finite,
+    JsonObject,
+    Key,
+    Label,
+    Text,
+    Url,
+)
 
 
 class ProviderName(StrEnum):
@@ -134,30 +146,30 @@ class AssessmentOrder(_Model):
 
 
 class Score(_Model):
-    value: float
-    min: float | None = None
-    max: float | None = None
-    label: str | None = None
+    value: Finite
+    min: Finite | None = None
+    max: Finite | None = None
+    label: Label | None = None
 
 
 class Attachment(_Model):
-    url: str
-    name: str | None = None
-    content_type: str | None = None
+    url: Url
+    name: Label | None = None
+    content_type: Label | None = None
 
 
 class AttributeScore(_Model):
-    value: float
-    max: float | None = None
+    value: Finite
+    max: Finite | None = None
 
 
 class ResultAttribute(_Model):
     type: AttributeType
-    label: str
-    value: str | None = None
+    label: Label
+    value: Text | None = None
     score: AttributeScore | None = None
     status: OrderStatus | None = None
-    id: str | None = None
+    id: Label | None = None
 
 
 class ResultUpdate(_Model):
@@ -166,15 +178,15 @@ class ResultUpdate(_Model):
     status: OrderStatus
     outcome: Outcome | None = None
     score: Score | None = None
-    summary: str | None = None
-    result_url: str | None = None
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    attachments: tuple[Attachment, ...] = ()
-    attributes: tuple[ResultAttribute, ...] = ()
-    candidate_profile_url: str | None = None
-    passthrough: dict[str, Any] | None = None
-    idempotency_key: str | None = None
+    summary: Text | None = None
+    result_url: Url | None = None
+    started_at: BoundedDatetime | None = None
+    completed_at: BoundedDatetime | None = None
+    attachments: Annotated[tuple[Attachment, ...], Field(max_length=MAX_ATTACHMENTS)] = ()
+    attributes: Annotated[tuple[ResultAttribute, ...], Field(max_length=MAX_ATTRIBUTES)] = ()
+    candidate_profile_url: Url | None = None
+    passthrough: JsonObject | None = None
+    idempotency_key: Key | None = None
 
 
 class TranslationWarning(_Model):

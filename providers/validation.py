@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from urllib.parse import urlsplit
 
+from providers.bounds import finite_number_text
 from providers.errors import InvalidInputError
 from providers.models import (
     AttributeType,
@@ -13,8 +14,6 @@ from providers.models import (
     ResultUpdate,
     Score,
 )
-
-MAX_TEXT = 20_000
 
 
 def validate_update(update: ResultUpdate) -> None:
@@ -29,8 +28,6 @@ def validate_update(update: ResultUpdate) -> None:
         _check_url(attachment.url, f"attachments[{index}].url")
     if update.started_at and update.completed_at and update.completed_at < update.started_at:
         raise InvalidInputError("completedAt is earlier than startedAt.", field="completedAt")
-    if update.summary is not None and len(update.summary) > MAX_TEXT:
-        raise InvalidInputError(f"summary is longer than {MAX_TEXT} characters.", field="summary")
     for index, attribute in enumerate(update.attributes):
         _check_attribute(index, attribute)
 
@@ -64,10 +61,10 @@ def _check_attribute(index: int, attribute: ResultAttribute) -> None:
         raise InvalidInputError("An attribute needs a label.", field=f"{field}.label")
     if attribute.type is AttributeType.NUMBER:
         try:
-            float(attribute.value or "")
+            finite_number_text(attribute.value or "")
         except ValueError:
             raise InvalidInputError(
-                "A NUMBER attribute needs a numeric value.", field=f"{field}.value"
+                "A NUMBER attribute needs a finite numeric value.", field=f"{field}.value"
             ) from None
     if attribute.type is AttributeType.SUB_RESULT and attribute.score is None:
         raise InvalidInputError("A SUB_RESULT attribute needs a score.", field=f"{field}.score")

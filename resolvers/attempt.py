@@ -24,6 +24,7 @@ from providers.models import AssessmentOrder, Delivery, DeliveryState
 from providers.protocol import PreparedWrite, WriteOutcome
 from resolvers.context import AppContext
 from resolvers.merge import merge_delivered
+from store.decode import readable
 from store.interface import DeliveryRecord
 from store.outage import is_outage
 
@@ -101,7 +102,7 @@ class Attempt:
         return await self._send(order)
 
     async def _order(self) -> AssessmentOrder:
-        order = (await self.ctx.store.get_orders([self.record.ref])).get(self.record.ref)
+        order = readable((await self.ctx.store.get_orders([self.record.ref])).get(self.record.ref))
         if order is None:
             raise OrderNotFoundError("No such assessment order.")
         return order

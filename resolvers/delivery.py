@@ -13,10 +13,12 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from providers.bounds import MAX_PAGE
 from providers.errors import InvalidInputError, OrderNotFoundError, ResultConflictError
 from providers.models import AssessmentOrder, AssessmentResult, DeliveryState
 from resolvers.attempt import Attempted, attempt, prepared_of
 from resolvers.context import AppContext
+from store.decode import readable
 from store.interface import DeliveryPage, DeliveryRecord
 
 log = logging.getLogger("gateway.delivery")
@@ -48,7 +50,7 @@ async def deliver_within_deadline(ctx: AppContext, order: AssessmentOrder, recor
 
 
 async def _order_of(ctx: AppContext, record: DeliveryRecord) -> AssessmentOrder:
-    order = (await ctx.store.get_orders([record.ref])).get(record.ref)
+    order = readable((await ctx.store.get_orders([record.ref])).get(record.ref))
     if order is None:
         raise OrderNotFoundError("No such assessment order.")
     return order
@@ -120,8 +122,8 @@ async def list_deliveries(
     after: str | None,
 ) -> DeliveryPage:
     """Only the connections the caller may see (all of them when `connection_ids` is empty)."""
-    if not 0 <= first <= 100:
-        raise InvalidInputError("first must be between 0 and 100.", field="first")
+    if not 0 <= first <= MAX_PAGE:
+        raise InvalidInputError(f"first must be between 0 and {MAX_PAGE}.", field="first")
     visible = tuple(c for c in connection_ids or tuple(ctx.connections) if c in ctx.connections)
     if not visible:
         return DeliveryPage(records=[], cursors=[], has_next_page=False, total_count=0)

@@ -135,7 +135,7 @@ async def _keep_known_status(ctx: AppContext, orders: list[AssessmentOrder]) -> 
     kept = []
     for order in orders:
         stored = known.get(OrderRef(order.connection_id, order.provider_order_id))
-        if stored is not None and order.provider is ProviderName.STACKONE:
+        if isinstance(stored, AssessmentOrder) and order.provider is ProviderName.STACKONE:  # else new or unreadable
             order = order.model_copy(update={"status": stored.status, "provider_status": stored.provider_status})
         kept.append(order)
     return kept
@@ -200,7 +200,7 @@ async def _pending_orders(ctx: AppContext) -> list[AssessmentOrder]:
     after: str | None = None
     while True:
         page = await ctx.store.list_orders(query, first=_PAGE, after=after)
-        pending += [o for o in page.orders if stackone_webhooks.details_pending(o)]
+        pending += [o for o in page.orders if isinstance(o, AssessmentOrder) and stackone_webhooks.details_pending(o)]
         if not page.has_next_page or not page.cursors:
             return pending
         after = page.cursors[-1]
@@ -224,7 +224,7 @@ async def _fill_one(ctx: AppContext, order: AssessmentOrder) -> bool:
         return False
     ref = OrderRef(order.connection_id, order.provider_order_id)
     current = (await ctx.store.get_orders([ref])).get(ref)
-    if current is None or current.raw != order.raw:
+    if not isinstance(current, AssessmentOrder) or current.raw != order.raw:
         return False  # changed meanwhile: a newer delivery wins, a later run fills it if needed
     await ctx.store.upsert_order(
         details.model_copy(update={"status": current.status, "provider_status": current.provider_status})

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from providers.errors import InvalidInputError, OrderNotFoundError
+from providers.bounds import MAX_PAGE
+from providers.errors import InvalidInputError, OrderNotFoundError, StoredRecordUnreadableError
 from providers.models import AssessmentOrder, AssessmentResult, OrderRef
 from resolvers.context import AppContext
 from store import OrderFilter, OrderPage, OrderSort
-
-MAX_PAGE = 100
 
 
 async def load_orders(
@@ -35,8 +34,8 @@ async def load_orders(
 
 async def load_results(
     ctx: AppContext, refs: Sequence[OrderRef]
-) -> list[AssessmentResult | None]:
-    """Batch-load the latest result of each order."""
+) -> list[AssessmentResult | StoredRecordUnreadableError | None]:
+    """Batch-load the latest result of each order; one that cannot be decoded yields its error."""
     found = await ctx.store.latest_results(list(refs))
     return [found.get(ref) for ref in refs]
 

@@ -19,6 +19,7 @@ from providers.models import (
 from providers.validation import validate_update
 from resolvers.context import AppContext
 from resolvers.delivery import DeliveryView, deliver_within_deadline, retry_now
+from store.decode import readable
 from store.interface import DeliveryRecord, IdempotencyKeyTaken
 
 
@@ -40,7 +41,7 @@ async def update_assessment_result(
     ref = OrderRef.parse(order_id)
     adapter = ctx.adapter_for(ref)
     update = _with_key(update, header_key)
-    order = (await ctx.store.get_orders([ref])).get(ref)
+    order = readable((await ctx.store.get_orders([ref])).get(ref))
     if order is None:
         raise OrderNotFoundError("No such assessment order.")
     validate_update(update)
@@ -49,7 +50,7 @@ async def update_assessment_result(
         earlier = await ctx.store.find_by_idempotency_key(ref, key)
         if earlier is not None:
             return await _repeat(ctx, order, earlier, update)
-    previous = (await ctx.store.latest_results([ref])).get(ref)
+    previous = readable((await ctx.store.latest_results([ref])).get(ref))
     now = ctx.clock()
     prepared = adapter.prepare_result(order, update, previous, now)
     connection = ctx.connections[ref.connection_id]

@@ -8,13 +8,13 @@ import strawberry
 from strawberry.types import Info
 
 from providers import models
+from providers.bounds import MAX_KEY
 from providers.errors import InvalidInputError
 from resolvers import delivery
 from schema.context import GraphQLContext
 from schema.enums import DeliveryState
+from schema.inputs import bounded_ids
 from schema.types import AssessmentOrder, AssessmentResult, Delivery
-
-MAX_KEY_LENGTH = 255
 
 
 def idempotency_header(info: Info[GraphQLContext, None]) -> str | None:
@@ -23,8 +23,8 @@ def idempotency_header(info: Info[GraphQLContext, None]) -> str | None:
     value = headers.get("idempotency-key") if headers is not None else None
     if value is None or not value.strip():
         return None
-    if len(value) > MAX_KEY_LENGTH:
-        raise InvalidInputError(f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters.", field="idempotencyKey")
+    if len(value) > MAX_KEY:
+        raise InvalidInputError(f"Idempotency-Key is longer than {MAX_KEY} characters.", field="idempotencyKey")
     return value.strip()
 
 
@@ -45,7 +45,14 @@ class ResultDelivery:
 @strawberry.type(description="A delivery in a list, with its cursor.")
 class ResultDeliveryEdge:
     cursor: str = strawberry.field(description="Opaque cursor of this delivery, for `after`.")
-    node: ResultDelivery = strawberry.field(description="The result with its delivery.")
+    found: strawberry.Private[ResultDelivery | Exception]
+
+    @strawberry.field(description="The result with its delivery; null, with a STORED_RECORD_UNREADABLE error, "
+                      "when its stored result cannot be read (the other edges still come back).")  # fmt: skip
+    def node(self) -> ResultDelivery | None:
+        if isinstance(self.found, Exception):
+            raise self.found
+        return self.found
 
 
 @strawberry.type(description="Forward paging of the deliveries list.")
@@ -91,17 +98,16 @@ async def deliveries(
     after: Annotated[str | None, strawberry.argument(description="The endCursor of the previous page.")] = None,
 ) -> ResultDeliveryConnection:
     wanted = filter or DeliveryFilter()
+    bounded_ids(wanted.connection_ids, "connectionIds")
     states = tuple(models.DeliveryState(s) for s in wanted.states or ())
     page = await delivery.list_deliveries(
         info.context.app, states, tuple(wanted.connection_ids or ()), first=first, after=after
     )
     edges = [
-        ResultDeliveryEdge(
-            cursor=cursor,
-            node=ResultDelivery(result=AssessmentResult.from_domain(r.result), order_id=strawberry.ID(r.ref.encode())),
-        )
+        ResultDeliveryEdge(cursor=cursor, found=r if isinstance(r, Exception) else ResultDelivery(
+            result=AssessmentResult.from_domain(r.result), order_id=strawberry.ID(r.ref.encode())))
         for r, cursor in zip(page.records, page.cursors, strict=True)
-    ]
+    ]  # fmt: skip
     end = page.cursors[-1] if page.cursors else None
     info_ = DeliveryPageInfo(has_next_page=page.has_next_page, end_cursor=end)
     return ResultDeliveryConnection(edges=edges, page_info=info_, total_count=page.total_count)

@@ -55,6 +55,8 @@ AttributeType = described(models.AttributeType, "AttributeType", "Kind of an add
 DeliveryState = described(
     models.DeliveryState, "DeliveryState", "Where a result stands on its way to the provider.", {
         "PENDING": "Recorded; queued or being sent.",
+        "UNCONFIRMED": "A request left but its outcome was not seen; the order is fenced until nextAttemptAt, "
+        "then reconciled (Kombo) or sent again.",
         "RETRYING": "The last attempt failed in a way worth retrying; sent again at nextAttemptAt.",
         "DELIVERED": "The provider accepted it.",
         "FAILED": "The provider refused it; not retried automatically (retryDelivery once fixed).",

@@ -36,4 +36,10 @@ ERROR_CODE_DESCRIPTIONS: dict[str, str] = {
     "REQUEST_RATE_LIMITED": "429: the client's rate limit; retry after Retry-After.",
     "REQUEST_TIMEOUT": "504: the request ran past request_timeout_seconds.",
     "INTROSPECTION_DISABLED": "400: introspection (or _service) where it is off for this client.",
+    "CONNECTION_MISMATCH": "403 on a webhook: its signed content names another tenant than its connection.",
+    "SERVICE_UNAVAILABLE": "The service's own store is unreachable; retry (with the same idempotency key).",
+    "STORED_RECORD_UNREADABLE": "One stored order or result cannot be read back; the others still are.",
+    "EVENT_CURSOR_EXPIRED": "A subscription's `after` cursor is older than the event retention.",
+    "SUBSCRIBER_TOO_SLOW": "A subscriber fell behind; resume with the last cursor received.",
+    "SUBSCRIPTION_LIMIT": "The client holds as many subscriptions as it may on this instance.",
 }

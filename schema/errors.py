@@ -14,6 +14,12 @@ from store.outage import as_service_unavailable
 log = logging.getLogger("gateway.graphql")
 
 
+def one_line(message: str, limit: int = 300) -> str:
+    """A client error's message for the log: one line, cut to `limit` characters (it may echo input)."""
+    flat = " ".join(message.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def innermost(error: GraphQLError) -> BaseException | None:
     """The first non-GraphQL error under `error` (coercion wraps ours in GraphQLErrors)."""
     original = error.original_error
@@ -60,9 +66,10 @@ class CodedErrors(SchemaExtension):
             assert outage is not None
             return GraphQLError(outage.message, nodes=error.nodes, path=error.path, extensions=outage.extensions)
         if isinstance(original, DomainError):
-            log.info("%s at %s: %s", code.value, error.path, original.message)
+            log.info("%s at %s: %s", code.value, error.path, one_line(original.message))
             extensions = {**original.extensions, **(error.extensions or {})}
         else:
+            log.info("%s at %s: %s", code.value, error.path, one_line(error.message))
             extensions = {**(error.extensions or {}), "code": code.value}
         error.extensions = extensions
         return error

@@ -7,7 +7,7 @@ from typing import Any
 import strawberry
 from pydantic import ValidationError
 
-from providers import models
+from providers import bounds, models
 from providers.errors import InvalidInputError
 from schema.enums import AssessmentOutcome, AssessmentStatus, AttributeType, Provider
 from schema.scalars import JSON, DateTime
@@ -92,7 +92,8 @@ class UpdateAssessmentResultInput:
         try:
             return models.ResultUpdate.model_validate(data)
         except ValidationError as exc:
-            raise InvalidInputError(f"Invalid result: {exc.errors()[0]['msg']}.") from None
+            field, message = bounds.first_problem(exc)
+            raise InvalidInputError(f"Invalid {field}: {message}.", field=field) from None
 
 
 @strawberry.input(description="Filters for the order list; lists mean any of.")
@@ -111,6 +112,7 @@ class AssessmentOrderFilter:
     updated_before: DateTime | None = strawberry.field(default=None, description="Updated before (exclusive).")
 
     def to_domain(self) -> OrderFilter:
+        bounded_filter(self)
         return OrderFilter(
             providers=tuple(self.providers or ()), connection_ids=tuple(self.connection_ids or ()),
             statuses=tuple(self.statuses or ()), package_ids=tuple(self.package_ids or ()),
@@ -120,3 +122,38 @@ class AssessmentOrderFilter:
         )  # fmt: skip
 
 
+
+
+def bounded_filter(f: AssessmentOrderFilter) -> None:
+    """Refuse filter values beyond the bounds (the DateTime scalar bounds the dates)."""
+    for name in ("providers", "statuses"):
+        if len(getattr(f, name) or ()) > bounds.MAX_FILTER_VALUES:
+            raise InvalidInputError(f"At most {bounds.MAX_FILTER_VALUES} {_camel(name)} values.", field=_camel(name))
+    for name in ("connection_ids", "package_ids"):
+        bounded_ids(getattr(f, name), _camel(name))
+    for name in ("candidate_email", "search"):
+        bounded_text(getattr(f, name), bounds.MAX_SEARCH, _camel(name))
+
+
+def bounded_ids(values: list[Any] | None, field: str) -> None:
+    """A list filter of ids: at most MAX_FILTER_VALUES ids of at most MAX_ID characters each."""
+    if len(values or ()) > bounds.MAX_FILTER_VALUES:
+        raise InvalidInputError(f"At most {bounds.MAX_FILTER_VALUES} {field} values.", field=field)
+    for value in values or ():
+        bounded_text(value, bounds.MAX_ID, field)
+
+
+def bounded_text(value: str | None, limit: int, field: str) -> None:
+    if value is None:
+        return
+    if len(value) > limit:
+        raise InvalidInputError(f"{field} is longer than {limit} characters.", field=field)
+    try:
+        bounds.valid_text(value)
+    except ValueError as exc:
+        raise InvalidInputError(f"Invalid {field}: {exc}.", field=field) from None
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)

@@ -33,7 +33,14 @@ MUTATION_COST = 10  # @cost of a mutation that calls a provider (objects cost 1,
 @strawberry.type(description="An order in a list, with its cursor.")
 class AssessmentOrderEdge:
     cursor: str = strawberry.field(description="Opaque cursor of this order, for `after` / `before`.")
-    node: AssessmentOrder = strawberry.field(description="The order.")
+    found: strawberry.Private[AssessmentOrder | Exception]
+
+    @strawberry.field(description="The order; null, with a STORED_RECORD_UNREADABLE error, when its stored "
+                      "record cannot be read (the other edges still come back).")  # fmt: skip
+    def node(self) -> AssessmentOrder | None:
+        if isinstance(self.found, Exception):
+            raise self.found
+        return self.found
 
 
 @strawberry.type(description="Relay page information.")
@@ -108,7 +115,7 @@ async def assessment_orders(
         sort=order_by, count_total=selects(info, "totalCount"),
     )  # fmt: skip
     edges = [
-        AssessmentOrderEdge(cursor=c, node=AssessmentOrder.from_domain(o))
+        AssessmentOrderEdge(cursor=c, found=o if isinstance(o, Exception) else AssessmentOrder.from_domain(o))
         for o, c in zip(page.orders, page.cursors, strict=True)
     ]
     info_ = PageInfo(
@@ -163,6 +170,8 @@ def build_roots(security_directives: bool = False) -> tuple[type, type]:
     # Demand control (IBM cost spec): a page's size is its `first`/`last`, and it sizes `edges`.
     page_size = ListSize(slicing_arguments=["first", "last"], sized_fields=["edges"], assumed_size=20,
                          require_one_slicing_argument=False)  # fmt: skip
+    deliveries_size = ListSize(slicing_arguments=["first"], sized_fields=["edges"], assumed_size=50,
+                               require_one_slicing_argument=False)  # fmt: skip
 
     @strawberry.type(description="Reading: orders, deliveries, and any object by its global id.")
     class Query:
@@ -170,7 +179,7 @@ def build_roots(security_directives: bool = False) -> tuple[type, type]:
         assessment_orders = field(assessment_orders, description="Orders from every connection, newest first by default.",
                                   directives=[page_size], **read)  # fmt: skip
         deliveries = field(delivery.deliveries, description="Recorded results by delivery state (e.g. RETRYING, "
-                           "FAILED), oldest first, at most 100 a page.", **read)  # fmt: skip
+                           "FAILED), oldest first, at most 100 a page.", directives=[deliveries_size], **read)  # fmt: skip
         node = field(node, description="Any object by its global id (Relay); null when it does not exist.", **read)
 
     @strawberry.type(description="Writing: results, their delivery, and Kombo syncs.")

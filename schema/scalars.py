@@ -8,20 +8,30 @@ from typing import NewType
 import strawberry
 from strawberry.scalars import JSON
 
+from providers.bounds import MAX_DATETIME, MIN_DATETIME, valid_datetime
 from providers.errors import InvalidInputError
 from providers.formats import iso_millis
+
+MAX_DATETIME_TEXT = 64
 
 
 def parse_datetime(value: object) -> datetime:
     if not isinstance(value, str):
         raise InvalidInputError("DateTime must be an ISO-8601 string.")
+    if len(value) > MAX_DATETIME_TEXT:
+        raise InvalidInputError(f"DateTime is longer than {MAX_DATETIME_TEXT} characters.")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise InvalidInputError(f"Invalid DateTime {value!r}: use ISO-8601.") from None
     if parsed.tzinfo is None:
         raise InvalidInputError(f"DateTime {value!r} needs a time zone offset or Z.")
-    return parsed.astimezone(UTC)
+    try:
+        return valid_datetime(parsed.astimezone(UTC))
+    except (OverflowError, ValueError):
+        raise InvalidInputError(
+            f"DateTime {value!r} is out of range: use {MIN_DATETIME.isoformat()} to {MAX_DATETIME.isoformat()}."
+        ) from None
 
 
 def serialize_datetime(value: datetime) -> str:

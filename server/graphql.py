@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ from strawberry.types.graphql import OperationType
 from providers.errors import ErrorCode, ServiceUnavailableError
 from resolvers.context import AppContext
 from schema.context import GraphQLContext
-from schema.errors import code_for
+from schema.errors import code_for, one_line
 from schema.root import ServiceSchema
 from server.clients import Principal
 from server.documents import Prepared
@@ -30,6 +31,7 @@ from server.errors import RequestError, bad_request
 from server.protocol import GRAPHQL_RESPONSE, JSON, check_csrf, read_params, response_media_type
 from store.outage import as_service_unavailable
 
+log = logging.getLogger("gateway.http")
 _OPERATION_TYPES = {"query": OperationType.QUERY, "mutation": OperationType.MUTATION}
 
 
@@ -60,6 +62,7 @@ class GraphQLView:
         try:
             return await self._graphql(request, media)
         except RequestError as error:
+            log.info("refused %s (HTTP %s): %s", error.code.value, error.status, one_line(error.message))
             return _errors(error, media)
         except Exception as exc:  # the store went away before execution (clients, persisted documents)
             outage = as_service_unavailable(exc)
@@ -84,6 +87,8 @@ class GraphQLView:
         quiet = not edge.can_introspect(principal)
         if prepared.errors:
             errors = prepared.quiet_errors if quiet else prepared.errors
+            log.info("refused %s: %s", code_for(errors[0]) or ErrorCode.GRAPHQL_VALIDATION_FAILED,
+                     one_line(errors[0].message))  # fmt: skip
             return _result(media, None, [_coded(e, quiet) for e in errors], request_error=True)
         if resolved.register is not None:
             await edge.persisted.register(resolved.register, resolved.text, principal)

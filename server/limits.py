@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from strawberry.federation.schema_directives import Cost
 from strawberry.federation.schema_directives import ListSize as ListSizeDirective
 
+from providers.bounds import MAX_PAGE
 from providers.errors import ErrorCode
 from server.documents import Operation
 from server.errors import RequestError
@@ -185,12 +186,12 @@ class _Estimator:
         weight = self.model.weights.get((parent.name, name), int(is_composite_type(named)))
         list_size = self.model.list_sizes.get((parent.name, name), ListSize())
         slicing = self._slice(node, list_size)
-        child_sizes = {f: slicing or list_size.assumed for f in list_size.sized_fields}
+        child_sizes = {f: slicing if slicing is not None else list_size.assumed for f in list_size.sized_fields}
         children = self.selections(named, node.selection_set, child_sizes) if is_composite_type(named) else 0  # type: ignore[arg-type]
         if is_list_type(get_nullable_type(definition.type)) and is_composite_type(named):
-            count = size or (slicing if slicing is not None else list_size.assumed)
-            return count * (weight + children)
-        return (size or 1) * (weight + children)
+            count = size if size is not None else (slicing if slicing is not None else list_size.assumed)
+            return max(count, 0) * max(weight + children, 0)
+        return max(size if size is not None else 1, 0) * max(weight + children, 0)
 
     def _slice(self, node: FieldNode, list_size: ListSize) -> int | None:
         for argument in node.arguments or ():
@@ -200,13 +201,13 @@ class _Estimator:
             if isinstance(value, VariableNode):
                 value = self.variables.get(value.name.value, self.defaults.get(value.name.value))
             if isinstance(value, IntValueNode):
-                return int(value.value)
+                return _page_size(argument.name.value, int(value.value))
             if isinstance(value, ListValueNode):
                 return len(value.values)
             if isinstance(value, bool):
                 continue
             if isinstance(value, int):
-                return value
+                return _page_size(argument.name.value, value)
             if isinstance(value, list):
                 return len(value)
         return None
@@ -214,3 +215,11 @@ class _Estimator:
     def _type(self, name: str | None, fallback: GraphQLCompositeType) -> GraphQLCompositeType:
         found = self.schema.get_type(name) if name else None
         return found if is_composite_type(found) else fallback  # type: ignore[return-value]
+
+
+def _page_size(name: str, value: int) -> int:
+    """A slicing argument within 0..MAX_PAGE, refused before any estimate (a negative size would lower it)."""
+    if not 0 <= value <= MAX_PAGE:
+        raise RequestError(ErrorCode.BAD_USER_INPUT, f"{name} must be between 0 and {MAX_PAGE}.", 400,
+                           extensions={"field": name})  # fmt: skip
+    return value

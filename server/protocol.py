@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from providers.bounds import MAX_BODY_DEPTH, json_problem
 from providers.errors import ErrorCode
 from server.errors import RequestError, bad_request
 
@@ -91,10 +92,7 @@ async def read_params(request: Request, max_body_bytes: int) -> GraphQLParams:
     body = await _body(request, max_body_bytes)
     if not body:
         raise bad_request("The request body is empty.")
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise bad_request("The request body is not valid JSON.") from None
+    data = decode_json(body, "request body")
     if not isinstance(data, dict):
         raise bad_request("The request body must be a JSON object (batching is not supported).")
     return _params(data)
@@ -121,10 +119,24 @@ def _json_param(query: dict[str, str], name: str) -> Any:
     raw = query.get(name)
     if raw is None or raw == "":
         return None
+    return decode_json(raw, f"{name} parameter")
+
+
+def decode_json(raw: str | bytes, what: str) -> Any:
+    """Strict JSON (UTF-8, no NaN or Infinity), nested at most MAX_BODY_DEPTH levels, finite numbers
+    and valid Unicode; anything else is a BAD_REQUEST, never an unexpected error."""
     try:
-        return json.loads(raw)
-    except ValueError:
-        raise bad_request(f"The {name} parameter is not valid JSON.") from None
+        data = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        raise bad_request(f"The {what} is not valid JSON.") from None
+    problem = json_problem(data, max_depth=MAX_BODY_DEPTH, max_bytes=None, max_int=None)
+    if problem:
+        raise bad_request(f"The {what} is not acceptable JSON: {problem}.")
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _params(data: dict[str, Any]) -> GraphQLParams:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from providers.errors import StoredRecordUnreadableError
 from providers.models import (
     AssessmentOrder,
     AssessmentResult,
@@ -18,6 +19,10 @@ from providers.models import (
     OrderStatus,
     ProviderName,
 )
+
+T = TypeVar("T")
+# A record as a batch read returns it: decoded, or the coded error of that one record (store/decode.py).
+Stored = T | StoredRecordUnreadableError
 
 
 class OrderSort(StrEnum):
@@ -54,9 +59,9 @@ class OrderFilter(BaseModel):
 class OrderPage(BaseModel):
     """One page of orders with one opaque cursor per order (Relay connection semantics)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
-    orders: list[AssessmentOrder]
+    orders: list[AssessmentOrder | StoredRecordUnreadableError]
     cursors: list[str]
     has_next_page: bool
     has_previous_page: bool
@@ -122,9 +127,9 @@ class DeliveryRecord(BaseModel):
 
 
 class DeliveryPage(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
-    records: list[DeliveryRecord]
+    records: list[DeliveryRecord | StoredRecordUnreadableError]
     cursors: list[str]
     has_next_page: bool
     total_count: int
@@ -159,7 +164,8 @@ class Store(Protocol):
 
     async def upsert_order(self, order: AssessmentOrder) -> None: ...
 
-    async def get_orders(self, refs: Sequence[OrderRef]) -> dict[OrderRef, AssessmentOrder]: ...
+    async def get_orders(self, refs: Sequence[OrderRef]) -> dict[OrderRef, Stored[AssessmentOrder]]:
+        """The stored orders among `refs`; one that cannot be decoded maps to its StoredRecordUnreadableError."""
 
     async def list_orders(
         self,
@@ -183,9 +189,11 @@ class Store(Protocol):
     ) -> None:
         """Update a delivery and optionally replace the order, atomically; `LookupError` if no such result."""
 
-    async def latest_results(self, refs: Sequence[OrderRef]) -> dict[OrderRef, AssessmentResult]: ...
+    async def latest_results(self, refs: Sequence[OrderRef]) -> dict[OrderRef, Stored[AssessmentResult]]:
+        """The newest result of each order; one that cannot be decoded maps to its StoredRecordUnreadableError."""
 
-    async def get_result(self, result_id: str) -> AssessmentResult | None: ...
+    async def get_result(self, result_id: str) -> AssessmentResult | None:
+        """One result; StoredRecordUnreadableError when it cannot be decoded."""
 
     async def record_event(self, event: WebhookEvent, orders: Sequence[AssessmentOrder]) -> bool:
         """Store the event and its orders in one transaction. A redelivery (same connection and

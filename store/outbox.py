@@ -21,9 +21,10 @@ from sqlalchemy import ColumnElement, Executable, Row, and_, exists, func, inser
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from providers.errors import ErrorCode, InvalidInputError, OrderNotFoundError
+from providers.errors import ErrorCode, InvalidInputError, OrderNotFoundError, StoredRecordUnreadableError
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, DeliveryState, OrderRef
 from store.cursors import decode_cursor, encode_cursor
+from store.decode import read_result
 from store.interface import DeliveryClaim, DeliveryPage, DeliveryRecord, IdempotencyKeyTaken
 from store.leases import ACTIVE, LeaseStore, delivery_row
 from store.tables import delivery_leases, orders, results
@@ -140,7 +141,7 @@ class OutboxStore(LeaseStore):
         async with self.engine.connect() as conn:
             rows = (await conn.execute(page)).all()
             total = int((await conn.execute(select(func.count()).select_from(results).where(*where))).scalar_one())
-        records = [_record(row, now, newest=True) for row in rows[:first]]
+        records = [_record_or_error(row, now) for row in rows[:first]]
         cursors = [encode_cursor(_CURSOR_KEY, row.created_at, row.id) for row in rows[:first]]
         return DeliveryPage(records=records, cursors=cursors, has_next_page=len(rows) > first, total_count=total)
 
@@ -194,14 +195,14 @@ class OutboxStore(LeaseStore):
         for row in rows:
             try:
                 records[row.id] = _record(row, claim.now, newest=True).model_copy(update={"token": taken[row.id]})
-            except (ValueError, ValidationError):  # one bad row never fails a pass
+            except (ValueError, ValidationError, StoredRecordUnreadableError):  # one bad row never fails a pass
                 await self._fail_undecodable(row, claim, taken[row.id])
         return [records[result_id] for result_id in taken if result_id in records]
 
     async def _fail_undecodable(self, row: Row[Any], claim: DeliveryClaim, token: int) -> None:
         log.error("delivery %s: the stored record does not decode; marked FAILED", row.id, exc_info=True)
         failed = Delivery(
-            state=DeliveryState.FAILED, error_code=ErrorCode.STORED_RECORD_INVALID.value,
+            state=DeliveryState.FAILED, error_code=ErrorCode.STORED_RECORD_UNREADABLE.value,
             error_message="The stored result could not be read back.", updated_at=claim.now,
         )  # fmt: skip
         async with self._tx() as conn:
@@ -272,11 +273,17 @@ class OutboxStore(LeaseStore):
             return bool((await conn.execute(stmt.values(**delivery_row(delivery)))).rowcount == 1)
 
 
+def _record_or_error(row: Row[Any], now: datetime) -> DeliveryRecord | StoredRecordUnreadableError:
+    try:
+        return _record(row, now, newest=True)
+    except StoredRecordUnreadableError as error:
+        return error
+
+
 def _record(row: Row[Any], now: datetime | None, *, newest: bool) -> DeliveryRecord:
-    document = json.loads(row.data) | {"delivery": json.loads(row.delivery)}
     claimed = row.claimed_by if row.claim_until is not None and (now is None or row.claim_until > now) else None
     return DeliveryRecord(
-        ref=OrderRef.parse(row.order_id), result=AssessmentResult.model_validate(document),
+        ref=OrderRef.parse(row.order_id), result=read_result(row.data, row.delivery, row.id),
         prepared=json.loads(row.prepared) if row.prepared else None, request_body=json.loads(row.request_body),
         claimed_by=claimed, newest=newest,
     )  # fmt: skip

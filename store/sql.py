@@ -30,11 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from providers.errors import InvalidInputError, OrderNotFoundError
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, OrderRef
 from store.cursors import decode_cursor, encode_cursor
+from store.decode import order_or_error, read_result, result_or_error
 from store.interface import (
     OrderFilter,
     OrderPage,
     OrderSort,
     PersistedDocument,
+    Stored,
     SyncState,
     WebhookEvent,
 )
@@ -110,13 +112,13 @@ class SqlStore(OutboxStore):
             where = newer if order.updated_at else orders.c.status == stmt.excluded.status
         return stmt.on_conflict_do_update(index_elements=[orders.c.id], set_=changes, where=where)
 
-    async def get_orders(self, refs: Sequence[OrderRef]) -> dict[OrderRef, AssessmentOrder]:
+    async def get_orders(self, refs: Sequence[OrderRef]) -> dict[OrderRef, Stored[AssessmentOrder]]:
         wanted = {ref.encode(): ref for ref in refs}
         if not wanted:
             return {}
         stmt = select(orders.c.id, orders.c.data).where(orders.c.id.in_(list(wanted)))
         rows = await self._fetch(stmt)
-        return {wanted[row.id]: AssessmentOrder.model_validate_json(row.data) for row in rows}
+        return {wanted[row.id]: order_or_error(row.data, row.id) for row in rows}
 
     async def list_orders(
         self,
@@ -140,7 +142,7 @@ class SqlStore(OutboxStore):
         cap = max(first or 0, last or 0) + 1
         total, inside, preceding, following = await self._counts(key, base, bounds, start, end, cap, count_total)
         return OrderPage(
-            orders=[AssessmentOrder.model_validate_json(row.data) for row in rows],
+            orders=[order_or_error(row.data, row.id) for row in rows],
             cursors=[encode_cursor(key.name, row.sort_value, row.id) for row in rows],
             has_next_page=(first is not None and inside > first) or following,
             has_previous_page=(last is not None and inside > last) or preceding,
@@ -227,24 +229,25 @@ class SqlStore(OutboxStore):
             if order is not None:
                 await conn.execute(self._upsert(order))
 
-    async def latest_results(self, refs: Sequence[OrderRef]) -> dict[OrderRef, AssessmentResult]:
+    async def latest_results(self, refs: Sequence[OrderRef]) -> dict[OrderRef, Stored[AssessmentResult]]:
         wanted = {ref.encode(): ref for ref in refs}
         if not wanted:
             return {}
         # Newest = recorded last (insertion order `seq`), as superseding and the deliverer see it.
         rank = func.row_number().over(partition_by=results.c.order_id, order_by=results.c.seq.desc())
         ranked = (
-            select(results.c.order_id, results.c.data, results.c.delivery, rank.label("rank"))
+            select(results.c.id, results.c.order_id, results.c.data, results.c.delivery, rank.label("rank"))
             .where(results.c.order_id.in_(list(wanted)))
             .subquery()
         )
-        stmt = select(ranked.c.order_id, ranked.c.data, ranked.c.delivery).where(ranked.c.rank == 1)
-        return {wanted[row.order_id]: _result(row) for row in await self._fetch(stmt)}
+        stmt = select(ranked.c.id, ranked.c.order_id, ranked.c.data, ranked.c.delivery).where(ranked.c.rank == 1)
+        rows = await self._fetch(stmt)
+        return {wanted[row.order_id]: result_or_error(row.data, row.delivery, row.id) for row in rows}
 
     async def get_result(self, result_id: str) -> AssessmentResult | None:
         stmt = select(results.c.data, results.c.delivery).where(results.c.id == result_id)
         rows = await self._fetch(stmt)
-        return _result(rows[0]) if rows else None
+        return read_result(rows[0].data, rows[0].delivery, result_id) if rows else None
 
     # ----------------------------------------------------------------------- intake
 
@@ -359,7 +362,3 @@ def _window(key: SortKey, start: Position | None, end: Position | None) -> list[
 def _delivery_row(delivery: Delivery) -> dict[str, Any]:
     return delivery_row(delivery)
 
-
-def _result(row: Row[Any]) -> AssessmentResult:
-    document = json.loads(row.data) | {"delivery": json.loads(row.delivery)}
-    return AssessmentResult.model_validate_json(json.dumps(document))

@@ -1,5 +1,5 @@
 """One bad row never fails a pass (SQLite and PostgreSQL): a due delivery whose stored record no
-longer decodes is marked FAILED with STORED_RECORD_INVALID, and the others are claimed as usual."""
+longer decodes is marked FAILED with STORED_RECORD_UNREADABLE, and the others are claimed as usual."""
 
 from __future__ import annotations
 
@@ -34,6 +34,6 @@ async def test_an_undecodable_delivery_is_failed_and_the_others_go_on(store: Sql
     async with store.engine.connect() as conn:
         row = (await conn.execute(results.select().where(results.c.id == "r-1"))).one()
     failed = Delivery.model_validate_json(row.delivery)
-    assert (failed.state, failed.error_code) == (DeliveryState.FAILED, ErrorCode.STORED_RECORD_INVALID)
+    assert (failed.state, failed.error_code) == (DeliveryState.FAILED, ErrorCode.STORED_RECORD_UNREADABLE)
     later = DeliveryClaim(holder="B", now=T0 + timedelta(seconds=60), lease_until=T0 + timedelta(seconds=90))
     assert [r.result.id for r in await store.claim_due(later, {"conn-a": 5}, 5)] == ["r-2"]  # r-2's lease expired

@@ -1,0 +1,63 @@
+"""Decoding stored records: one that does not decode becomes a coded error for that record only."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TypeVar
+
+from pydantic import ValidationError
+
+from providers.errors import StoredRecordUnreadableError
+from providers.models import AssessmentOrder, AssessmentResult
+
+log = logging.getLogger("gateway.store")
+T = TypeVar("T")
+Readable = AssessmentOrder | StoredRecordUnreadableError
+_UNDECODABLE = (ValidationError, ValueError, TypeError, RecursionError)
+
+
+def read_order(data: str | bytes, record_id: str) -> AssessmentOrder:
+    """An order row's `data`; StoredRecordUnreadableError when it no longer decodes."""
+    try:
+        return AssessmentOrder.model_validate_json(data)
+    except _UNDECODABLE as exc:
+        raise _unreadable("order", record_id, exc) from None
+
+
+def read_result(data: str | bytes, delivery: str | bytes, record_id: str) -> AssessmentResult:
+    """A result row's `data` and `delivery`; StoredRecordUnreadableError when they no longer decode."""
+    try:
+        document = json.loads(data) | {"delivery": json.loads(delivery)}
+        return AssessmentResult.model_validate(document)
+    except _UNDECODABLE as exc:
+        raise _unreadable("result", record_id, exc) from None
+
+
+def order_or_error(data: str | bytes, record_id: str) -> AssessmentOrder | StoredRecordUnreadableError:
+    try:
+        return read_order(data, record_id)
+    except StoredRecordUnreadableError as error:
+        return error
+
+
+def result_or_error(
+    data: str | bytes, delivery: str | bytes, record_id: str
+) -> AssessmentResult | StoredRecordUnreadableError:
+    try:
+        return read_result(data, delivery, record_id)
+    except StoredRecordUnreadableError as error:
+        return error
+
+
+def readable(value: T | StoredRecordUnreadableError) -> T:
+    """The record, or its error raised (for callers that need the one record to go on)."""
+    if isinstance(value, StoredRecordUnreadableError):
+        raise value
+    return value
+
+
+def _unreadable(kind: str, record_id: str, exc: BaseException) -> StoredRecordUnreadableError:
+    # One line, no stack and no content (records hold candidate data): which record, and the kind of failure.
+    log.warning("stored %s %s cannot be decoded (%s)", kind, record_id, type(exc).__name__)
+    return StoredRecordUnreadableError(f"The stored {kind} cannot be read.", record_id=record_id)
