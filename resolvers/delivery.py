@@ -17,6 +17,7 @@ from providers.models import AssessmentOrder, AssessmentResult, Delivery, Delive
 from providers.protocol import PreparedWrite, WriteOutcome
 from resolvers.context import AppContext
 from resolvers.merge import merge_delivered
+from resolvers.tracing import attempt_span
 from store.interface import DeliveryPage, DeliveryRecord
 
 log = logging.getLogger("gateway.delivery")
@@ -48,9 +49,16 @@ def prepared_of(record: DeliveryRecord) -> PreparedWrite:
 
 async def attempt(ctx: AppContext, record: DeliveryRecord) -> Attempted:
     """Send a claimed delivery once, in the slot reserved for it, and store the outcome; then wake
-    the deliverer (a slot and the order are free: more may be due)."""
+    the deliverer (a slot and the order are free: more may be due). The attempt is one span, linked
+    to the request that recorded the result."""
     try:
-        return await _attempt(ctx, record)
+        with attempt_span(record) as span:
+            attempted = await _attempt(ctx, record)
+            span.set_attribute("gateway.delivery.state", attempted.delivery.state.value)
+        ctx.observer.delivery_transition(
+            record.ref.connection_id, record.result.delivery.state.value, attempted.delivery.state.value
+        )
+        return attempted
     finally:
         ctx.dispatch.wake()
 
@@ -75,10 +83,11 @@ async def _attempt(ctx: AppContext, record: DeliveryRecord) -> Attempted:
     except DomainError as error:
         failed = _after_failure(ctx, attempts, error)
         stored = await ctx.store.finish_attempt(ref, result.id, failed, None, holder)
-        log.info("delivery %s attempt %d: %s (%s)", result.id, attempts, error.code.value, stored.state.value)
+        log.info("delivery %s attempt %d: %s (%s)", result.id, attempts, error.code.value, stored.state.value,
+                 extra=_ids(record))  # fmt: skip
         return Attempted(stored, None, error)
     except Exception as exc:  # a bug: recorded as FAILED so it is visible and can be retried by hand
-        log.exception("delivery %s attempt %d failed unexpectedly", result.id, attempts)
+        log.exception("delivery %s attempt %d failed unexpectedly", result.id, attempts, extra=_ids(record))
         failed = Delivery(
             state=DeliveryState.FAILED, attempts=attempts, error_code=ErrorCode.INTERNAL_SERVER_ERROR.value,
             error_message="Unexpected error.", updated_at=ctx.clock(),
@@ -92,7 +101,12 @@ async def _attempt(ctx: AppContext, record: DeliveryRecord) -> Attempted:
     )  # fmt: skip
     merged = merge_delivered(order, result.update, prepared, outcome, done)
     await ctx.store.finish_attempt(ref, result.id, delivered, merged, holder)
+    log.info("delivery %s attempt %d: delivered", result.id, attempts, extra=_ids(record))
     return Attempted(delivered, merged)
+
+
+def _ids(record: DeliveryRecord) -> dict[str, str]:
+    return {"order_id": record.ref.encode(), "result_id": record.result.id}
 
 
 def _after_failure(ctx: AppContext, attempts: int, error: DomainError) -> Delivery:
@@ -157,11 +171,13 @@ async def retry_now(ctx: AppContext, order: AssessmentOrder, record: DeliveryRec
         claim = ctx.dispatch.claim(now, [connection])
         claimed = await ctx.store.claim_delivery(record.result.id, claim, RETRIABLE_NOW, pending)
         if claimed is not None:
+            _moved(ctx, record, DeliveryState.PENDING)
             return await deliver_within_deadline(ctx, order, claimed)
         guard.unreserve()
     # Another write for the order is in flight, or the cap is reached: the deliverer sends it next.
     if not await ctx.store.set_delivery(record.result.id, pending, RETRIABLE_NOW, now):
         return DeliveryView(order, (await _record(ctx, record.result.id)).result)
+    _moved(ctx, record, DeliveryState.PENDING)
     ctx.dispatch.wake()
     return DeliveryView(order, record.result.model_copy(update={"delivery": pending}))
 
@@ -181,7 +197,12 @@ async def cancel_delivery(ctx: AppContext, result_id: str) -> DeliveryView:
         raise ResultConflictError(
             f"The delivery is {state}; only PENDING or RETRYING deliveries can be cancelled.", field="resultId"
         )
+    _moved(ctx, record, DeliveryState.CANCELLED)
     return DeliveryView(await _order_of(ctx, record), record.result.model_copy(update={"delivery": cancelled}))
+
+
+def _moved(ctx: AppContext, record: DeliveryRecord, to: DeliveryState) -> None:
+    ctx.observer.delivery_transition(record.ref.connection_id, record.result.delivery.state.value, to.value)
 
 
 async def list_deliveries(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -179,13 +179,14 @@ class ServiceSchema(strawberry.federation.Schema):
         return execution_context
 
 
-def build_schema() -> ServiceSchema:
+def build_schema(extensions: Sequence[Any] = ()) -> ServiceSchema:
+    """The schema; `extensions` are added to the standard ones (e.g. tracing)."""
     return ServiceSchema(
         query=Query,
         mutation=Mutation,
         # Parsing and validation are cached by the HTTP edge (server/documents.py), which hands
         # the validated document over in the context; without one, Strawberry validates as usual.
-        extensions=[CodedErrors],
+        extensions=[CodedErrors, *extensions],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         federation_version="2.9",
     )

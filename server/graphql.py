@@ -28,6 +28,7 @@ from server.documents import Prepared
 from server.edge import Edge, without_suggestions
 from server.errors import RequestError, bad_request
 from server.protocol import GRAPHQL_RESPONSE, JSON, check_csrf, read_params, response_media_type
+from server.request_context import current_request
 
 _OPERATION_TYPES = {"query": OperationType.QUERY, "mutation": OperationType.MUTATION}
 
@@ -70,6 +71,9 @@ class GraphQLView:
         if edge.settings.csrf_prevention:
             check_csrf(request)
         principal = await edge.authenticator.authenticate(request.headers)
+        info = current_request()
+        if info is not None:
+            info.client = principal.name
         edge.check_rate(principal)
         params = await read_params(request, edge.settings.limits.max_body_bytes)
         resolved = await edge.persisted.resolve(params.query, params.persisted_query, params.document_id, principal)
@@ -81,6 +85,8 @@ class GraphQLView:
         if resolved.register is not None:
             await edge.persisted.register(resolved.register, resolved.text)
         operation = prepared.operation(params.operation_name)
+        if info is not None and operation is not None:
+            info.operation = operation.name
         if operation is None:
             raise bad_request("No operation of that name." if params.operation_name else "Name the operation to run.")
         if request.method == "GET" and operation.type != "query":
@@ -133,6 +139,7 @@ def _coded(error: GraphQLError, quiet: bool) -> dict[str, Any]:
 def _result(media: str, data: Any, errors: list[dict[str, Any]], *, request_error: bool) -> Response:
     """A GraphQL response: request errors have no `data` and, for graphql-response+json, status 400."""
     body: dict[str, Any] = {} if request_error else {"data": data}
+    _outcome("rejected" if request_error else "error" if errors else "ok")
     if errors:
         body["errors"] = errors
     status = 400 if request_error and media == GRAPHQL_RESPONSE else 200
@@ -140,7 +147,14 @@ def _result(media: str, data: Any, errors: list[dict[str, Any]], *, request_erro
 
 
 def _errors(error: RequestError, media: str) -> Response:
+    _outcome("rejected")
     return _json({"errors": [error.as_error()]}, error.status, media, error.headers)
+
+
+def _outcome(outcome: str) -> None:
+    info = current_request()
+    if info is not None:
+        info.outcome = outcome
 
 
 def _json(body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None) -> Response:

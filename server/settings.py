@@ -20,6 +20,7 @@ from providers.models import ProviderName
 from resolvers.dispatch import DeliveryPolicy
 from server.clients import SCOPES, AuthSettings, ClientConfig
 from server.limits import Limits
+from server.metrics_access import MetricsAccess
 
 CONFIG_ENV = "GATEWAY_CONFIG"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/gateway.db"
@@ -30,7 +31,7 @@ _TENANT_KEYS: dict[ProviderName, tuple[str, ...]] = {
     ProviderName.UNIFIED_TO: ("connection_id", "workspace_id"),
 }
 _SERVICE_KEYS = {"database_url", "sandbox", "environment", "graphiql", "csrf_prevention", "rate_limit_per_minute"}
-_TOP_KEYS = {"service", "connections", "delivery", "auth", "clients", "limits", "persisted_documents"}
+_TOP_KEYS = {"service", "connections", "delivery", "auth", "clients", "limits", "persisted_documents", "metrics"}
 _ENVIRONMENTS = ("development", "production")
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 _CONNECTION_KEYS = set(Connection.model_fields) | {"sandbox"}
@@ -70,6 +71,8 @@ class Settings(BaseModel):
     clients: tuple[ClientConfig, ...] = ()
     limits: Limits = Limits()
     persisted_documents: tuple[DocumentSource, ...] = ()
+    # Who may scrape /metrics (the [metrics] section; server/metrics_access.py).
+    metrics: MetricsAccess = MetricsAccess()
 
 
 def sandbox_settings(database_url: str = DEFAULT_DATABASE_URL) -> Settings:
@@ -126,14 +129,21 @@ def parse_settings(data: Mapping[str, Any], environ: Mapping[str, str] = os.envi
     if not edge.get("clients") and not sandbox and not edge["auth"].anonymous:
         problems.append("no [[clients]] configured: with real connections the service refuses to run "
                         "open; configure clients or set [auth] anonymous = true explicitly")  # fmt: skip
-    if problems:
-        raise SettingsError(problems)
     delivery = _parse_delivery(data.get("delivery", {}), problems)
+    metrics = _parse_metrics(data.get("metrics", {}), environ, problems)
     if problems:
         raise SettingsError(problems)
     return Settings(
-        database_url=database_url, sandbox=sandbox, connections=tuple(connections), delivery=delivery, **edge
-    )
+        database_url=database_url, sandbox=sandbox, connections=tuple(connections), delivery=delivery,
+        metrics=metrics, **edge,
+    )  # fmt: skip
+
+
+def _parse_metrics(raw: Any, environ: Mapping[str, str], problems: list[str]) -> MetricsAccess:
+    """The [metrics] section: who may scrape /metrics."""
+    if isinstance(raw, dict) and "bearer_token" in raw:
+        raw = {**raw, "bearer_token": _resolve_secret(raw["bearer_token"], "[metrics].bearer_token", environ, problems)}
+    return _model(MetricsAccess, raw, "[metrics]", problems) or MetricsAccess()
 
 
 def _parse_delivery(raw: Any, problems: list[str]) -> DeliveryPolicy:

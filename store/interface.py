@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -18,6 +18,9 @@ from providers.models import (
     OrderStatus,
     ProviderName,
 )
+
+if TYPE_CHECKING:
+    from store.stats import DeliveryStats
 
 
 class OrderSort(StrEnum):
@@ -251,6 +254,9 @@ class Store(Protocol):
         now: datetime,
     ) -> DeliveryPage:
         """Results by delivery state (all states when empty), oldest first."""
+
+    async def delivery_stats(self) -> DeliveryStats:
+        """Results per delivery state and the waiting queue per connection (store/stats.py)."""
 
     async def save_persisted_documents(self, documents: Sequence[PersistedDocument], *, replace: bool) -> int:
         """Store documents by (source, id): `replace` overwrites (manifests), otherwise the first

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from opentelemetry import trace
 from sqlalchemy import ColumnElement, Executable, Row, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -32,6 +33,7 @@ from store.tables import delivery_leases, orders, results
 
 ACTIVE = (DeliveryState.PENDING.value, DeliveryState.RETRYING.value)
 _CURSOR_PREFIX = "delivery:"
+_tracer = trace.get_tracer("gateway.store")
 
 
 def delivery_row(delivery: Delivery) -> dict[str, Any]:
@@ -65,14 +67,15 @@ class OutboxStore:
 
     @contextlib.asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncConnection]:
-        if self.engine.dialect.name != "sqlite":
-            async with self.engine.begin() as conn:
+        with _tracer.start_as_current_span("store transaction"):
+            if self.engine.dialect.name != "sqlite":
+                async with self.engine.begin() as conn:
+                    yield conn
+                return
+            if self._sqlite_lock is None:
+                self._sqlite_lock = asyncio.Lock()
+            async with self._sqlite_lock, self.engine.begin() as conn:
                 yield conn
-            return
-        if self._sqlite_lock is None:
-            self._sqlite_lock = asyncio.Lock()
-        async with self._sqlite_lock, self.engine.begin() as conn:
-            yield conn
 
     def _for_update(self, stmt: Any, *, skip_locked: bool = False) -> Any:
         if self.engine.dialect.name == "postgresql":
