@@ -1,0 +1,49 @@
+"""Per-request cost of the edge for the smallest operation, `{ __typename }`, with tracing off.
+
+    .venv/bin/python -m bench.request_overhead [--iterations N]
+
+Over httpx's ASGI transport against the sandbox service on a SQLite file; nobody scrapes
+/metrics. Prints the median and p95 in milliseconds. Prints figures; not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from app import build_services, create_app
+from bench.timing import pct, timed
+from sandbox import create_sandboxes
+from server.settings import sandbox_settings
+
+
+async def run(iterations: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = sandbox_settings(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
+        services = await build_services(settings, sandboxes=create_sandboxes())
+        transport = httpx.ASGITransport(app=create_app(services))
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+
+            async def call() -> None:
+                response = await http.post("/graphql", json={"query": "{ __typename }"})
+                assert response.status_code == 200, response.text
+
+            samples = await timed(call, iterations, warmup=200)
+        await services.aclose()
+    print(f"{{ __typename }} x{iterations}: median {statistics.median(samples):.3f} ms, "
+          f"p95 {pct(samples, 95):.3f} ms")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--iterations", type=int, default=3000)
+    asyncio.run(run(parser.parse_args().iterations))
+
+
+if __name__ == "__main__":
+    main()
