@@ -13,7 +13,8 @@ from opentelemetry import trace
 
 from server.request_context import current_request
 
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName",
+                                                                                "color_message"}  # uvicorn's ANSI copy
 _CONTEXT = ("request_id", "trace_id", "operation", "client")
 FORMATS = ("auto", "json", "text")
 LEVELS = ("debug", "info", "warning", "error")
