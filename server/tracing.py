@@ -94,4 +94,4 @@ def instrument_store(engine: Any) -> None:
     """A span per SQL statement of the store's engine."""
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
+    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, skip_dep_check=True)  # SQLAlchemy 2.1 works
