@@ -68,9 +68,22 @@ def traced_asgi_middleware() -> Callable[[ASGIApp], ASGIApp]:
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
     def wrap(app: ASGIApp) -> ASGIApp:
-        return OpenTelemetryMiddleware(app, excluded_urls="/health,/ready,/metrics")
+        return OpenTelemetryMiddleware(app, excluded_urls="/health,/ready,/metrics", exclude_spans=["receive", "send"],
+                                       server_request_hook=_without_query)  # fmt: skip
 
     return wrap
+
+
+def _without_query(span: Any, scope: dict[str, Any]) -> None:
+    """No query string on the server span: a GET /graphql carries its variables there."""
+    if not scope.get("query_string") or not span.is_recording():
+        return
+    for key in ("http.url", "http.target", "url.full"):
+        value = span.attributes.get(key)
+        if isinstance(value, str) and "?" in value:
+            span.set_attribute(key, value.split("?", 1)[0])
+    if "url.query" in span.attributes:
+        span.set_attribute("url.query", "[redacted]")
 
 
 def traced_transport(inner: httpx.AsyncBaseTransport, connection: Connection) -> httpx.AsyncBaseTransport:

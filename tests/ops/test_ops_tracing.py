@@ -107,6 +107,10 @@ async def test_console_spans(tmp_path: Path) -> None:
                 hook = await http.post(f"/webhooks/{CONNECTION}", content=b"{}",
                                        headers={"content-type": "application/json"})  # fmt: skip
                 assert hook.status_code == 401
+                # and a GET whose query string carries variables
+                await http.get("/graphql", params={"query": "query Q($e: String) { __typename }",
+                                                   "variables": '{"e": "secret.candidate@example.com"}'},
+                               headers={"apollo-require-preflight": "1"})  # fmt: skip
                 await asyncio.sleep(0.5)  # the background attempt's span ends after its store write
         finally:
             service.stop()
@@ -135,6 +139,10 @@ async def test_console_spans(tmp_path: Path) -> None:
     # webhook intake is a span under its HTTP span
     intake = next(s for s in spans if s["name"] == "webhook intake")
     assert intake["parent_id"] in {s["context"]["span_id"] for s in spans if s["kind"] == "SpanKind.SERVER"}
+    # no span holds the query string
+    get = next(s for s in spans if s["kind"] == "SpanKind.SERVER" and s["name"].startswith("GET"))
+    assert get["attributes"]
+    assert "secret.candidate" not in (tmp_path / "service.log").read_text()
     # log lines of the first request carry its trace id
     assert any(line.get("trace_id") == TRACE_1 and line["logger"] == "gateway.access" for line in logs)
 
