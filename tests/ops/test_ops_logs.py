@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from providers.models import OrderRef
 from tests.processes import served_app
 
 ORDERS = """query OpenKombo {
@@ -61,7 +62,7 @@ def test_json_lines_with_request_ids(tmp_path: Path) -> None:
             "result_id": result_id}.items() <= delivery[-1].items()  # fmt: skip
     # intake lines (the seeded webhooks) carry the order ids
     intake = [line for line in lines if line["logger"] == "gateway.webhooks" and "order_ids" in line]
-    assert intake and all(":" in order_id for line in intake for order_id in line["order_ids"])
+    assert intake and all(OrderRef.parse(oid) for line in intake for oid in line["order_ids"])
     assert sum(len(line["order_ids"]) for line in intake) >= 15  # five or more per provider
     # no candidate data in the logs
     text = (tmp_path / "service.log").read_text()
