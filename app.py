@@ -1,13 +1,14 @@
 """Composition root: read settings, build store, sandbox, adapters, schema and the Starlette app.
 
-`python app.py [--host H] [--port P]` serves it. Importing this module has no side effects.
+`python app.py [--host H] [--port P] [--log-format F] [--log-level L]` serves it (`--help`:
+server/cli.py). Importing this module has no side effects.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -15,11 +16,13 @@ from pathlib import Path
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
 
 from providers.models import AssessmentOrder, OrderRef, ProviderName
+from providers.observed import TransportWrapper, observed
 from providers.protocol import AssessmentProvider
 from providers.registry import build_provider, http_client
 from providers.stackone.mapping import order_from_stackone
@@ -28,12 +31,17 @@ from resolvers.dispatch import Dispatch
 from resolvers.intake import settle_background
 from sandbox import Sandboxes, WebhookTarget, create_sandbox_app, create_sandboxes, deliver_all
 from schema.root import build_schema
+from server import tracing
+from server.cli import check_config, parser
 from server.deliverer import Deliverer, drain
 from server.edge import Edge
 from server.graphql import GraphQLView
+from server.logs import configure_logging
+from server.metrics import Metrics, metrics_endpoint
 from server.persisted import load_configured_documents
 from server.poller import Poller
 from server.ready import ready_route
+from server.request_context import RequestMiddleware
 from server.settings import Settings, SettingsError, load_settings
 from server.webhooks import webhook_routes
 from store import Store, create_store
@@ -51,6 +59,7 @@ class Services:
     context: AppContext
     sandboxes: Sandboxes | None = None
     clients: list[httpx.AsyncClient] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def aclose(self) -> None:
         await drain(self.context)  # attempts in flight finish (or are given back) first
@@ -65,11 +74,17 @@ async def build_services(
     store: Store | None = None,
     sandboxes: Sandboxes | None = None,
     seed: bool = True,
+    metrics: Metrics | None = None,
+    traced: bool = False,
 ) -> Services:
-    """Build and start the service's parts; with sandbox connections, seed the order record."""
+    """Build and start the service's parts; with sandbox connections, seed the order record.
+    Provider calls feed `metrics`; with `traced`, provider calls and SQL statements are spans."""
+    metrics = metrics or Metrics()
     if store is None:
         _ensure_sqlite_dir(settings.database_url)
         store = create_store(settings.database_url)
+    if traced:
+        tracing.instrument_store(store.engine)  # type: ignore[attr-defined]
     await store.migrate()
     await load_configured_documents(settings.persisted_documents, store)
     if settings.sandbox and sandboxes is None:
@@ -79,15 +94,19 @@ async def build_services(
     )
     clients: list[httpx.AsyncClient] = []
     adapters: dict[str, AssessmentProvider] = {}
+    wrap: list[TransportWrapper] = [observed(metrics.provider_call)]
+    if traced:
+        wrap.append(tracing.traced_transport)
     for connection in settings.connections:
-        client = http_client(connection, sandbox_transport if connection.sandbox else None)
+        client = http_client(connection, sandbox_transport if connection.sandbox else None, wrap)
         clients.append(client)
         adapters[connection.id] = build_provider(connection, client)
     connections = {c.id: c for c in settings.connections}
     context = AppContext(
-        store=store, connections=connections, adapters=adapters, dispatch=Dispatch(policy=settings.delivery)
+        store=store, connections=connections, adapters=adapters, dispatch=Dispatch(policy=settings.delivery),
+        observer=metrics,
     )
-    services = Services(settings, store, context, sandboxes, clients)
+    services = Services(settings, store, context, sandboxes, clients, metrics)
     if sandboxes is not None and seed:
         await seed_from_sandboxes(services)
     return services
@@ -107,7 +126,7 @@ async def seed_from_sandboxes(services: Services) -> int:
     boxes, ctx = services.sandboxes, services.context
     assert boxes is not None
     receiver = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=Starlette(routes=webhook_routes(lambda: ctx))),
+        transport=httpx.ASGITransport(app=Starlette(routes=webhook_routes(lambda: ctx, services.metrics))),
         base_url="http://gateway.internal",
     )
     services.clients.append(receiver)
@@ -146,17 +165,20 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(url[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_app(services: Services | None = None, settings: Settings | None = None) -> Starlette:
+def create_app(services: Services | None = None, settings: Settings | None = None, *, traced: bool = False) -> Starlette:
     """The Starlette app. Given `services`, it uses them as they are (tests drive it without a
     lifespan); otherwise the lifespan builds them from `settings` (default: the environment)
-    and closes them at shutdown. Sandbox providers are also served under `/sandbox`."""
+    and closes them at shutdown. Sandbox providers are also served under `/sandbox`. `traced`:
+    spans for HTTP requests and GraphQL operations (tracing configured by server/tracing.py)."""
     holder: dict[str, Services] = {}
     if services is not None:
         holder["services"] = services
         sandboxes = services.sandboxes
+        metrics = services.metrics
     else:
         settings = settings or load_settings()
         sandboxes = create_sandboxes() if settings.sandbox else None
+        metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -164,7 +186,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
             yield
             return
         assert settings is not None
-        built = await build_services(settings, sandboxes=sandboxes)
+        built = await build_services(settings, sandboxes=sandboxes, metrics=metrics, traced=traced)
         holder["services"] = built
         _announce(built)
         poller = Poller(built.context)
@@ -183,7 +205,8 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
 
     edge_settings = services.settings if services is not None else settings
     assert edge_settings is not None
-    schema = build_schema(security_directives=edge_settings.federation.security_directives)
+    schema = build_schema([tracing.graphql_extension()] if traced else [],
+                          security_directives=edge_settings.federation.security_directives)
     edge = Edge(edge_settings, schema, lambda: holder["services"].store)
     view = GraphQLView(schema, lambda: holder["services"].context, edge)
     routes = [
@@ -191,11 +214,15 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         Route("/health", health),
         Route("/ready", ready_route(lambda: holder["services"].context)),
         Route("/graphql", view, methods=["GET", "POST"]),
-        *webhook_routes(lambda: holder["services"].context),
+        Route("/metrics", metrics_endpoint(metrics, edge_settings.metrics, lambda: holder["services"].context)),
+        *webhook_routes(lambda: holder["services"].context, metrics),
     ]
     if sandboxes is not None and edge_settings.environment != "production":
         routes.append(Mount(SANDBOX_MOUNT, app=create_sandbox_app(sandboxes)))
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = [Middleware(RequestMiddleware, metrics=metrics)]
+    if traced:
+        middleware.insert(0, Middleware(tracing.traced_asgi_middleware()))
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
 
 def sandbox_routes(sandboxes: Sandboxes) -> list[str]:
@@ -223,19 +250,23 @@ def _announce(services: Services) -> None:
 def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
-    parser = argparse.ArgumentParser(description="Assessment-result GraphQL gateway")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    if args.check_config:
+        return check_config()
+    traced = bool(tracing.exporters_from(os.environ))
+    configure_logging(args.log_format, args.log_level, tracing=traced)
     try:
         settings = load_settings()
+        problems = tracing.tracing_problems()
+        if problems:
+            raise SettingsError(problems)
     except SettingsError as exc:
-        print(exc, file=sys.stderr)
+        log.error("%s", exc, extra={"problems": exc.problems})
         return 2
-    app = create_app(settings=settings)
-    print(f"GraphiQL: http://{args.host}:{args.port}/graphql", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    tracing.configure_tracing()
+    app = create_app(settings=settings, traced=traced)
+    log.info("GraphiQL: http://%s:%d/graphql", args.host, args.port)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, log_config=None, access_log=False)
     return 0
 
 

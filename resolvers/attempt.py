@@ -24,6 +24,7 @@ from providers.models import AssessmentOrder, Delivery, DeliveryState
 from providers.protocol import PreparedWrite, WriteOutcome
 from resolvers.context import AppContext
 from resolvers.merge import merge_delivered
+from resolvers.tracing import attempt_span
 from store.decode import readable
 from store.interface import DeliveryRecord
 from store.outage import is_outage
@@ -53,9 +54,17 @@ def prepared_of(record: DeliveryRecord) -> PreparedWrite:
 
 async def attempt(ctx: AppContext, record: DeliveryRecord) -> Attempted:
     """Send a claimed delivery once, in the slot reserved for it, and store the outcome; then wake
-    the deliverer (a slot and the order are free: more may be due)."""
+    the deliverer (a slot and the order are free: more may be due). The attempt is one span, linked
+    to the request that recorded the result."""
     try:
-        return await Attempt(ctx, record).run()
+        with attempt_span(record) as span:
+            attempted = await Attempt(ctx, record).run()
+            span.set_attribute("gateway.delivery.state", attempted.delivery.state.value)
+        state = attempted.delivery.state.value
+        ctx.observer.delivery_transition(record.ref.connection_id, record.result.delivery.state.value, state)
+        log.info("delivery %s attempt %d: %s", record.result.id, attempted.delivery.attempts, state.lower(),
+                 extra={"order_id": record.ref.encode(), "result_id": record.result.id})  # fmt: skip
+        return attempted
     finally:
         ctx.dispatch.wake()
 

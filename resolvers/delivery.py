@@ -86,11 +86,13 @@ async def retry_now(ctx: AppContext, order: AssessmentOrder, record: DeliveryRec
         claim = ctx.dispatch.claim(now, [connection])
         claimed = await ctx.store.claim_delivery(record.result.id, claim, RETRIABLE_NOW, pending)
         if claimed is not None:
+            _moved(ctx, record, DeliveryState.PENDING)
             return await deliver_within_deadline(ctx, order, claimed)
         guard.unreserve()
     # Another write for the order is in flight, or the cap is reached: the deliverer sends it next.
     if not await ctx.store.set_delivery(record.result.id, pending, RETRIABLE_NOW, now):
         return DeliveryView(order, (await _record(ctx, record.result.id)).result)
+    _moved(ctx, record, DeliveryState.PENDING)
     ctx.dispatch.wake()
     return DeliveryView(order, record.result.model_copy(update={"delivery": pending}))
 
@@ -110,7 +112,12 @@ async def cancel_delivery(ctx: AppContext, result_id: str) -> DeliveryView:
         raise ResultConflictError(
             f"The delivery is {state}; only PENDING or RETRYING deliveries can be cancelled.", field="resultId"
         )
+    _moved(ctx, record, DeliveryState.CANCELLED)
     return DeliveryView(await _order_of(ctx, record), record.result.model_copy(update={"delivery": cancelled}))
+
+
+def _moved(ctx: AppContext, record: DeliveryRecord, to: DeliveryState) -> None:
+    ctx.observer.delivery_transition(record.ref.connection_id, record.result.delivery.state.value, to.value)
 
 
 async def list_deliveries(

@@ -64,6 +64,7 @@ class IntakeOutcome:
     duplicate: bool
     rejected: tuple[str, ...] = ()  # provider order ids recorded as REJECTED
     refusal: str | None = None
+    order_ids: tuple[str, ...] = ()  # global ids of the orders written (for logs)
 
 
 # --------------------------------------------------------------------------- webhooks
@@ -104,6 +105,7 @@ async def receive_webhook(
         duplicate=not fresh,
         rejected=tuple(o.provider_order_id for o in rejected),
         refusal=module.refusal(_package_id(rejected[0])) if rejected else None,
+        order_ids=tuple(OrderRef(o.connection_id, o.provider_order_id).encode() for o in orders),
     )
 
 

@@ -19,6 +19,7 @@ from providers.models import (
 from providers.validation import validate_update
 from resolvers.context import AppContext
 from resolvers.delivery import DeliveryView, deliver_within_deadline, retry_now
+from resolvers.tracing import with_trace_context
 from store.decode import readable
 from store.interface import DeliveryRecord, IdempotencyKeyTaken
 
@@ -62,7 +63,7 @@ async def update_assessment_result(
         delivery=_pending(now) if reserved else _queued(guard, now),
     )  # fmt: skip
     claim = ctx.dispatch.claim(now, [connection]) if reserved else None
-    body, prepared_json = prepared.body, prepared.model_dump(mode="json")
+    body, prepared_json = prepared.body, with_trace_context(prepared.model_dump(mode="json"))
     leased: int | None = None
     taken = False
     try:
@@ -77,6 +78,7 @@ async def update_assessment_result(
         earlier = await ctx.store.find_by_idempotency_key(ref, key)
         assert earlier is not None
         return await _repeat(ctx, order, earlier, update)
+    ctx.observer.delivery_transition(ref.connection_id, "NEW", result.delivery.state.value)
     if leased is None:  # queued: another write for the order is in flight, or the connection is held back
         ctx.dispatch.wake()
         return ResultWritten(order, result)

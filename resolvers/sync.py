@@ -76,6 +76,7 @@ async def sync_connection(
     claimed = await ctx.store.claim_sync(connection_id, now, now + lease)
     if claimed is None:
         log.info("kombo sync %s: skipped, another run holds the lease", connection_id)
+        ctx.observer.sync_run(connection_id, "already_running", 0)
         return SyncReport(connection_id, already_running=True)
     run = _start(adapter, claimed, now)
     report = await _run_to_end(ctx, run, lease, page_size, asyncio.sleep if sleep is None else sleep)
@@ -83,6 +84,8 @@ async def sync_connection(
         "kombo sync %s: pages=%d orders=%d finished=%s resumed=%s error=%s",
         connection_id, report.pages_read, report.orders_seen, report.finished, report.resumed, report.error_code,
     )  # fmt: skip
+    ctx.observer.sync_run(connection_id, report.error_code or ("finished" if report.finished else "stopped"),
+                          report.orders_seen)  # fmt: skip
     return report
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -222,15 +222,16 @@ class ServiceSchema(strawberry.federation.Schema):
         return execution_context
 
 
-def build_schema(security_directives: bool = False) -> ServiceSchema:
-    """The federation schema; the committed SDL is the default (no security directives)."""
+def build_schema(extensions: Sequence[Any] = (), security_directives: bool = False) -> ServiceSchema:
+    """The federation schema; `extensions` are added to the standard ones (e.g. tracing). The committed
+    SDL is the default (no security directives)."""
     query, mutation = build_roots(security_directives)
     return ServiceSchema(
         query=query,
         mutation=mutation,
         # Parsing and validation are cached by the HTTP edge (server/documents.py), which hands
         # the validated document over in the context; without one, Strawberry validates as usual.
-        extensions=[CodedErrors],
+        extensions=[CodedErrors, *extensions],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         federation_version="2.9",
     )

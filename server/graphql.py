@@ -29,6 +29,7 @@ from server.documents import Prepared
 from server.edge import Edge, without_suggestions
 from server.errors import RequestError, bad_request
 from server.protocol import GRAPHQL_RESPONSE, JSON, check_csrf, read_params, response_media_type
+from server.request_context import current_request
 from store.outage import as_service_unavailable
 
 log = logging.getLogger("gateway.http")
@@ -80,6 +81,9 @@ class GraphQLView:
         if edge.settings.csrf_prevention:
             check_csrf(request)
         principal = await edge.authenticator.authenticate(request.headers)
+        info = current_request()
+        if info is not None:
+            info.client = principal.name
         edge.check_rate(principal)
         params = await read_params(request, edge.settings.limits.max_body_bytes)
         resolved = await edge.persisted.resolve(params.query, params.persisted_query, params.document_id, principal)
@@ -93,6 +97,8 @@ class GraphQLView:
         if resolved.register is not None:
             await edge.persisted.register(resolved.register, resolved.text, principal)
         operation = prepared.operation(params.operation_name)
+        if info is not None and operation is not None:
+            info.operation = operation.name
         if operation is None:
             raise bad_request("No operation of that name." if params.operation_name else "Name the operation to run.")
         if request.method == "GET" and operation.type != "query":
@@ -149,6 +155,7 @@ def _result(media: str, data: Any, errors: list[dict[str, Any]], *, request_erro
     and for graphql-response+json the status is 503; application/json keeps 200 (GraphQL over HTTP).
     """
     body: dict[str, Any] = {} if request_error else {"data": data}
+    _outcome("rejected" if request_error else "error" if errors else "ok")
     if errors:
         body["errors"] = errors
     status = 400 if request_error and media == GRAPHQL_RESPONSE else 200
@@ -159,7 +166,14 @@ def _result(media: str, data: Any, errors: list[dict[str, Any]], *, request_erro
 
 
 def _errors(error: RequestError, media: str) -> Response:
+    _outcome("rejected")
     return _json({"errors": [error.as_error()]}, error.status, media, error.headers)
+
+
+def _outcome(outcome: str) -> None:
+    info = current_request()
+    if info is not None:
+        info.outcome = outcome
 
 
 def _json(body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None) -> Response:

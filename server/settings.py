@@ -20,10 +20,11 @@ from resolvers.dispatch import DeliveryPolicy
 from server.clients import RATE_LIMIT_MAX, SCOPES, AuthSettings, ClientConfig
 from server.connection_settings import parse_connection, resolve_secret
 from server.limits import Limits
+from server.metrics_access import MetricsAccess
 
 CONFIG_ENV = "GATEWAY_CONFIG"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/gateway.db"
-_TOP_KEYS = {"service", "connections", "delivery", "auth", "clients", "limits", "persisted_documents", "federation"}
+_TOP_KEYS = {"service", "connections", "delivery", "auth", "clients", "limits", "persisted_documents", "federation", "metrics"}
 _ENVIRONMENTS = ("development", "production")
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -86,6 +87,8 @@ class Settings(BaseModel):
     limits: Limits = Limits()
     persisted_documents: tuple[DocumentSource, ...] = ()
     federation: FederationSettings = FederationSettings()  # what the SDL carries (the [federation] section)
+    # Who may scrape /metrics (the [metrics] section; server/metrics_access.py).
+    metrics: MetricsAccess = MetricsAccess()
 
 
 def sandbox_settings(database_url: str = DEFAULT_DATABASE_URL) -> Settings:
@@ -142,11 +145,12 @@ def parse_settings(data: Mapping[str, Any], environ: Mapping[str, str] = os.envi
         problems += _production_problems(sandbox, raw_connections, edge["auth"])
     delivery = _parse_delivery(data.get("delivery", {}), problems)
     federation = _model(FederationSettings, data.get("federation", {}), "[federation]", problems)
+    metrics = _parse_metrics(data.get("metrics", {}), environ, problems)
     if problems:
         raise SettingsError(problems)
     return Settings(
         database_url=service.database_url, sandbox=sandbox, connections=tuple(connections), delivery=delivery,
-        federation=federation, **edge,
+        federation=federation, metrics=metrics, **edge,
     )  # fmt: skip
 
 
@@ -191,6 +195,13 @@ def _production_problems(sandbox: bool, raw_connections: list[Any], auth: AuthSe
         problems.append('environment = "production" refuses [auth] anonymous = true: /graphql would answer '
                         "anyone, with every connection; configure [[clients]]")  # fmt: skip
     return problems
+
+
+def _parse_metrics(raw: Any, environ: Mapping[str, str], problems: list[str]) -> MetricsAccess:
+    """The [metrics] section: who may scrape /metrics."""
+    if isinstance(raw, dict) and "bearer_token" in raw:
+        raw = {**raw, "bearer_token": resolve_secret(raw["bearer_token"], "[metrics].bearer_token", environ, problems)}
+    return _model(MetricsAccess, raw, "[metrics]", problems) or MetricsAccess()
 
 
 def _parse_delivery(raw: Any, problems: list[str]) -> DeliveryPolicy:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,6 +23,8 @@ from providers.models import (
 T = TypeVar("T")
 # A record as a batch read returns it: decoded, or the coded error of that one record (store/decode.py).
 Stored = T | StoredRecordUnreadableError
+if TYPE_CHECKING:
+    from store.stats import DeliveryStats
 
 
 class OrderSort(StrEnum):
@@ -287,6 +289,9 @@ class Store(Protocol):
         now: datetime,
     ) -> DeliveryPage:
         """Results by delivery state (all states when empty), oldest first."""
+
+    async def delivery_stats(self) -> DeliveryStats:
+        """Results per delivery state and the waiting queue per connection (store/stats.py)."""
 
     async def save_persisted_documents(self, documents: Sequence[PersistedDocument], *, replace: bool) -> int:
         """Store documents by (source, id): `replace` overwrites (manifests), otherwise the first

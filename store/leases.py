@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opentelemetry import trace
 from sqlalchemy import and_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -29,6 +30,8 @@ from store.tables import delivery_leases, results
 ACTIVE = (DeliveryState.PENDING.value, DeliveryState.RETRYING.value, DeliveryState.UNCONFIRMED.value)
 FREE = datetime(1970, 1, 1, tzinfo=UTC)  # lease_until of a lease nobody holds
 NOBODY = ""
+
+_tracer = trace.get_tracer("gateway.store")
 
 
 def delivery_row(delivery: Delivery) -> dict[str, Any]:
@@ -53,14 +56,15 @@ class LeaseStore:
 
     @contextlib.asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncConnection]:
-        if self.engine.dialect.name != "sqlite":
-            async with self.engine.begin() as conn:
+        with _tracer.start_as_current_span("store transaction"):
+            if self.engine.dialect.name != "sqlite":
+                async with self.engine.begin() as conn:
+                    yield conn
+                return
+            if self._sqlite_lock is None:
+                self._sqlite_lock = asyncio.Lock()
+            async with self._sqlite_lock, self.engine.begin() as conn:
                 yield conn
-            return
-        if self._sqlite_lock is None:
-            self._sqlite_lock = asyncio.Lock()
-        async with self._sqlite_lock, self.engine.begin() as conn:
-            yield conn
 
     def _for_update(self, stmt: Any, *, skip_locked: bool = False, of: Any = results) -> Any:
         if self.engine.dialect.name == "postgresql":

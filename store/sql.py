@@ -43,6 +43,7 @@ from store.interface import (
 from store.migrations import at_head, upgrade_to_head
 from store.outbox import OutboxStore, delivery_row
 from store.queries import SortKey, filter_conditions, order_row
+from store.stats import DeliveryStats, delivery_stats
 from store.tables import orders, persisted_documents, results, sync_state, webhook_events
 
 Position = tuple[datetime, str]
@@ -316,6 +317,9 @@ class SqlStore(OutboxStore):
             await conn.execute(stmt)
 
     # ----------------------------------------------------------------------- persisted documents
+
+    async def delivery_stats(self) -> DeliveryStats:
+        return await delivery_stats(self.engine)
 
     async def save_persisted_documents(self, documents: Sequence[PersistedDocument], *, replace: bool) -> int:
         if not documents:

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,14 +35,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def served_app(workdir: Path, env: Mapping[str, str]) -> Iterator[str]:
-    """`python app.py --port P` run in `workdir` with exactly `env` (plus PYTHONPATH), its output in
-    `workdir/service.log`; the base URL once `/health` answers. Stopped at the end."""
+def served_app(workdir: Path, env: Mapping[str, str], args: Sequence[str] = ()) -> Iterator[str]:
+    """`python app.py --port P [args]` run in `workdir` with exactly `env` (plus PYTHONPATH), its output
+    in `workdir/service.log`; the base URL once `/health` answers. Stopped at the end."""
     port = free_port()
     log = workdir / "service.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
+            [sys.executable, str(ROOT / "app.py"), "--port", str(port), *args],
             cwd=workdir, env={**env, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

@@ -104,9 +104,9 @@ class Service:
         return code in (0, -signal.SIGTERM) and "Application shutdown complete" in self.log.read_text()
 
 
-async def start_service(config: Path, log: Path) -> Service:
+async def start_service(config: Path, log: Path, extra_env: dict[str, str] | None = None) -> Service:
     port = free_port()
-    env = {**os.environ, "GATEWAY_CONFIG": str(config), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **(extra_env or {}), "GATEWAY_CONFIG": str(config), "PYTHONPATH": str(ROOT)}
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "app.py"), "--port", str(port)],

@@ -1,0 +1,86 @@
+"""Log output: JSON lines (not a terminal, or `--log-format json`) or readable text, every line with
+the request's id, operation and client, and the trace id while tracing."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from opentelemetry import trace
+
+from server.request_context import current_request
+
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName",
+                                                                                "color_message"}  # uvicorn's ANSI copy
+_CONTEXT = ("request_id", "trace_id", "operation", "client")
+FORMATS = ("auto", "json", "text")
+LEVELS = ("debug", "info", "warning", "error")
+
+
+class ContextFilter(logging.Filter):
+    """Copies the current request's id, operation and client (and the trace id) onto each record."""
+
+    def __init__(self, tracing: bool = False) -> None:
+        super().__init__()
+        self.tracing = tracing
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        info = current_request()
+        if info is not None:
+            record.request_id, record.operation, record.client = info.request_id, info.operation, info.client
+        if self.tracing:
+            context = trace.get_current_span().get_span_context()
+            if context.is_valid:
+                record.trace_id = format(context.trace_id, "032x")
+        return True
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and v is not None}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage(),
+        }  # fmt: skip
+        line.update(_fields(record))
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = _fields(record)
+        context = " ".join(f"{k}={fields[k]}" for k in _CONTEXT if k in fields)
+        first, newline, rest = text.partition("\n")
+        return f"{first} [{context}]{newline}{rest}" if context else text
+
+
+def configure_logging(
+    log_format: str = "auto", level: str = "info", *, tracing: bool = False, stream: TextIO | None = None
+) -> logging.Handler:
+    """One handler on the root logger (uvicorn's loggers propagate to it); returns it."""
+    stream = stream or sys.stderr
+    as_json = log_format == "json" or (log_format == "auto" and not stream.isatty())
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter() if as_json else TextFormatter())
+    handler.addFilter(ContextFilter(tracing))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    return handler
