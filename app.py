@@ -71,7 +71,7 @@ async def build_services(
     await store.migrate()
     await load_configured_documents(settings.persisted_documents, store)
     if settings.sandbox and sandboxes is None:
-        sandboxes = create_sandboxes()
+        sandboxes = create_sandboxes(state_path=sandbox_state_path(settings.database_url))
     sandbox_transport = (
         httpx.ASGITransport(app=create_sandbox_app(sandboxes)) if sandboxes is not None else None
     )
@@ -138,10 +138,24 @@ async def _stackone_seed_statuses(services: Services) -> None:
                 )
 
 
-def _ensure_sqlite_dir(url: str) -> None:
+def _sqlite_file(url: str) -> Path | None:
     prefix = "sqlite+aiosqlite:///"
     if url.startswith(prefix) and url[len(prefix) :] not in ("", ":memory:"):
-        Path(url[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
+        return Path(url[len(prefix) :].partition("?")[0])
+    return None
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    path = _sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def sandbox_state_path(database_url: str) -> Path | None:
+    """Where the sandbox providers keep their state across restarts: beside the SQLite file
+    (`data/gateway.db` -> `data/gateway.sandbox.json`); None (memory only) on PostgreSQL or in memory."""
+    path = _sqlite_file(database_url)
+    return path.with_name(f"{path.stem}.sandbox.json") if path is not None else None
 
 
 def create_app(services: Services | None = None, settings: Settings | None = None) -> Starlette:
@@ -154,7 +168,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         sandboxes = services.sandboxes
     else:
         settings = settings or load_settings()
-        sandboxes = create_sandboxes() if settings.sandbox else None
+        sandboxes = create_sandboxes(state_path=sandbox_state_path(settings.database_url)) if settings.sandbox else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
