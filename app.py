@@ -30,6 +30,7 @@ from sandbox import Sandboxes, WebhookTarget, create_sandbox_app, create_sandbox
 from schema.root import build_schema
 from server.deliverer import Deliverer, drain
 from server.edge import Edge
+from server.explorer import Explorer
 from server.graphql import GraphQLView
 from server.persisted import load_configured_documents
 from server.poller import Poller
@@ -197,11 +198,13 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     assert edge_settings is not None
     schema = build_schema()
     edge = Edge(edge_settings, schema, lambda: holder["services"].store)
-    view = GraphQLView(schema, lambda: holder["services"].context, edge)
+    explorer = Explorer(lambda: holder["services"].store, open_access=edge.authenticator.open)
+    view = GraphQLView(schema, lambda: holder["services"].context, edge, explorer.page)
     routes = [
         Route("/", lambda request: RedirectResponse("/graphql")),
         Route("/health", health),
         Route("/graphql", view, methods=["GET", "POST"]),
+        *(explorer.routes() if edge.graphiql else []),
         *webhook_routes(lambda: holder["services"].context),
     ]
     if sandboxes is not None:
