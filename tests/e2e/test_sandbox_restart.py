@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from providers.models import OrderRef
-from tests.processes import served_app
+from tests.processes import ROOT, START_TIMEOUT, free_port, served_app
 
 CONNECTIONS = {"stackone": "sandbox-stackone", "kombo": "sandbox-kombo", "unified_to": "sandbox-unified-to"}
 WRITE = """
@@ -73,3 +78,35 @@ def test_a_restart_keeps_every_sandbox_order_and_its_written_status(tmp_path: Pa
     # and the Kombo order still carries the status the result set
     kombo_id = OrderRef.parse(created["kombo"]).provider_order_id
     assert next(o["status"] for o in kombo if o["id"] == kombo_id) == "COMPLETED"
+
+
+def test_a_created_order_survives_a_crash_of_the_service(tmp_path: Path) -> None:
+    # given: an order created through the Kombo sandbox, then the process killed with SIGKILL (no shutdown)
+    port = free_port()
+    with (tmp_path / "first.log").open("wb") as out:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=tmp_path,
+                                env={**default_env(), "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(base, proc)
+        response = httpx.post(f"{base}/sandbox/kombo/_sandbox/orders", json={}, timeout=10)
+        assert response.status_code == 201
+        created = OrderRef("sandbox-kombo", response.json()["order"]["id"]).encode()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    # when: the service starts again on the same directory
+    with served_app(tmp_path, default_env()) as base:
+        # then: the order the sandbox answered for is there, and takes a result
+        assert write(base, created)["state"] == "DELIVERED"
+
+
+def wait_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    pytest.fail("service did not start")
