@@ -43,7 +43,9 @@ class Explorer:
         config = {"tabs": await self.tabs()}
         # `<` escaped so no value can close the script element it is embedded in.
         embedded = json.dumps(config, ensure_ascii=False).replace("<", "\\u003c")
-        return HTMLResponse(self._template.replace("__EXPLORER_CONFIG__", embedded))
+        # Not cached: the tabs name orders as they are now.
+        page = self._template.replace("__EXPLORER_CONFIG__", embedded)
+        return HTMLResponse(page, headers={"cache-control": "no-store"})
 
     async def tabs(self) -> list[dict[str, str]]:
         """One tab per operation of `server/static/tabs/`, in file order, variables filled from the store."""

@@ -17,6 +17,7 @@ TAB_NAMES = ["OpenOrders", "OrderWithResult", "SubmitResult", "DeliveriesWaiting
 async def page_config(caller: Caller) -> dict[str, Any]:
     page = await caller.http.get("/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["cache-control"] == "no-store"  # the tabs name orders as they are now
     embedded = re.search(r'<script type="application/json" id="explorer-config">(.*?)</script>', page.text, re.S)
     assert embedded is not None
     config: dict[str, Any] = json.loads(embedded.group(1))
