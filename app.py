@@ -35,6 +35,7 @@ from server import tracing
 from server.cli import check_config, parser
 from server.deliverer import Deliverer, drain
 from server.edge import Edge
+from server.explorer import Explorer
 from server.graphql import GraphQLView
 from server.logs import configure_logging
 from server.metrics import Metrics, metrics_endpoint
@@ -88,7 +89,7 @@ async def build_services(
     await store.migrate()
     await load_configured_documents(settings.persisted_documents, store)
     if settings.sandbox and sandboxes is None:
-        sandboxes = create_sandboxes()
+        sandboxes = create_sandboxes(state_path=sandbox_state_path(settings.database_url))
     sandbox_transport = (
         httpx.ASGITransport(app=create_sandbox_app(sandboxes)) if sandboxes is not None else None
     )
@@ -159,10 +160,24 @@ async def _stackone_seed_statuses(services: Services) -> None:
                 )
 
 
-def _ensure_sqlite_dir(url: str) -> None:
+def _sqlite_file(url: str) -> Path | None:
     prefix = "sqlite+aiosqlite:///"
     if url.startswith(prefix) and url[len(prefix) :] not in ("", ":memory:"):
-        Path(url[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
+        return Path(url[len(prefix) :].partition("?")[0])
+    return None
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    path = _sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def sandbox_state_path(database_url: str) -> Path | None:
+    """Where the sandbox providers keep their state across restarts: beside the SQLite file
+    (`data/gateway.db` -> `data/gateway.sandbox.json`); None (memory only) on PostgreSQL or in memory."""
+    path = _sqlite_file(database_url)
+    return path.with_name(f"{path.stem}.sandbox.json") if path is not None else None
 
 
 def create_app(services: Services | None = None, settings: Settings | None = None, *, traced: bool = False) -> Starlette:
@@ -177,7 +192,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         metrics = services.metrics
     else:
         settings = settings or load_settings()
-        sandboxes = create_sandboxes() if settings.sandbox else None
+        sandboxes = create_sandboxes(state_path=sandbox_state_path(settings.database_url)) if settings.sandbox else None
         metrics = Metrics()
 
     @contextlib.asynccontextmanager
@@ -208,13 +223,15 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     schema = build_schema([tracing.graphql_extension()] if traced else [],
                           security_directives=edge_settings.federation.security_directives)
     edge = Edge(edge_settings, schema, lambda: holder["services"].store)
-    view = GraphQLView(schema, lambda: holder["services"].context, edge)
+    explorer = Explorer(lambda: holder["services"].store, open_access=edge.authenticator.open)
+    view = GraphQLView(schema, lambda: holder["services"].context, edge, explorer.page)
     routes = [
         Route("/", lambda request: RedirectResponse("/graphql")),
         Route("/health", health),
         Route("/ready", ready_route(lambda: holder["services"].context)),
         Route("/graphql", view, methods=["GET", "POST"]),
         Route("/metrics", metrics_endpoint(metrics, edge_settings.metrics, lambda: holder["services"].context)),
+        *(explorer.routes() if edge.graphiql else []),
         *webhook_routes(lambda: holder["services"].context, metrics),
     ]
     if sandboxes is not None and edge_settings.environment != "production":

@@ -7,11 +7,13 @@ its own tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount
 
-from sandbox import kombo, stackone, unified_to
+from sandbox import _persist, kombo, stackone, unified_to
 from sandbox._common import RecordedRequest
 from sandbox._webhooks import Delivery, WebhookTarget, seed_event_id
 from sandbox.kombo import KomboSandbox
@@ -39,6 +41,13 @@ class Sandboxes:
     stackone: StackOneSandbox
     kombo: KomboSandbox
     unified_to: UnifiedToSandbox
+    # Where the durable state is kept across restarts (sandbox/_persist.py); None keeps it in memory only.
+    state_path: Path | None = None
+
+    def save(self) -> None:
+        """Write the durable state to `state_path` (nothing without one)."""
+        if self.state_path is not None:
+            _persist.save(self, self.state_path)
 
     def for_provider(self, provider: str) -> StackOneSandbox | KomboSandbox | UnifiedToSandbox:
         """The sandbox of a provider named as the API names it (`STACKONE`, `KOMBO`, `UNIFIED_TO`)."""
@@ -46,9 +55,15 @@ class Sandboxes:
         return box
 
 
-def create_sandboxes(seed: bool = True) -> Sandboxes:
-    """One sandbox per provider with the SANDBOX_CREDENTIALS; seeded unless `seed=False`."""
-    boxes = Sandboxes(StackOneSandbox(), KomboSandbox(), UnifiedToSandbox())
+def create_sandboxes(seed: bool = True, state_path: Path | None = None) -> Sandboxes:
+    """One sandbox per provider with the SANDBOX_CREDENTIALS; seeded unless `seed=False`.
+
+    With a `state_path`, the state saved there by an earlier run is restored instead of the seed, and every
+    request that may change a sandbox saves it again (`create_sandbox_app`).
+    """
+    boxes = Sandboxes(StackOneSandbox(), KomboSandbox(), UnifiedToSandbox(), state_path)
+    if state_path is not None and _persist.load(boxes, state_path):
+        return boxes
     if seed:
         boxes.stackone.seed()
         boxes.kombo.seed()
@@ -57,13 +72,16 @@ def create_sandboxes(seed: bool = True) -> Sandboxes:
 
 
 def create_sandbox_app(sandboxes: Sandboxes) -> Starlette:
-    """All three under one app: `/stackone`, `/kombo` (API at `/kombo/v1`), `/unified_to`."""
+    """All three under one app: `/stackone`, `/kombo` (API at `/kombo/v1`), `/unified_to`; saving their
+    state after every request that may change it when they have a `state_path`."""
+    saving = [Middleware(_persist.SaveAfterWrites, save_state=sandboxes.save)] if sandboxes.state_path else []
     return Starlette(
         routes=[
             Mount("/stackone", app=stackone.create_app(sandboxes.stackone)),
             Mount("/kombo", app=kombo.create_app(sandboxes.kombo)),
             Mount("/unified_to", app=unified_to.create_app(sandboxes.unified_to)),
-        ]
+        ],
+        middleware=saving,
     )
 
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.types.graphql import OperationType
 
 from providers.errors import ErrorCode, ServiceUnavailableError
@@ -44,10 +43,12 @@ class GraphQLView:
         schema: ServiceSchema,
         app_context: Callable[[], AppContext],
         edge: Edge,
+        graphiql: Callable[[Request], Awaitable[Response]],
     ) -> None:
         self.schema = schema
         self._app_context = app_context
         self.edge = edge
+        self._graphiql = graphiql
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.handle(Request(scope, receive))
@@ -55,7 +56,7 @@ class GraphQLView:
 
     async def handle(self, request: Request) -> Response:
         if request.method == "GET" and self._wants_graphiql(request):
-            return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+            return await self._graphiql(request)
         media = response_media_type(request.headers.get("accept"))
         if media is None:
             return _errors(RequestError(ErrorCode.NOT_ACCEPTABLE, "Accept application/graphql-response+json "
