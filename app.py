@@ -17,7 +17,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 
 from providers.models import OrderRef, ProviderName
 from providers.protocol import AssessmentProvider
@@ -26,16 +26,19 @@ from providers.stackone.mapping import order_from_stackone
 from resolvers.context import AppContext
 from resolvers.dispatch import Dispatch
 from resolvers.intake import settle_background
+from resolvers.live import EventHub
 from sandbox import Sandboxes, WebhookTarget, create_sandbox_app, create_sandboxes, deliver_all
 from schema.root import build_schema
 from server.deliverer import Deliverer, drain
 from server.edge import Edge
-from server.graphql import GraphQLView
+from server.graphql import GraphQLView, coded_error
+from server.live import Subscriptions, websocket_endpoint
 from server.persisted import load_configured_documents
 from server.poller import Poller
 from server.settings import Settings, SettingsError, load_settings
 from server.webhooks import webhook_routes
 from store import Store, create_store
+from store.bus import create_bus
 
 log = logging.getLogger("gateway")
 
@@ -52,6 +55,8 @@ class Services:
 
     async def aclose(self) -> None:
         await drain(self.context)  # attempts in flight finish (or are given back) first
+        if self.context.events is not None:
+            await self.context.events.stop()
         for client in self.clients:
             await client.aclose()
         await self.store.close()
@@ -85,6 +90,8 @@ async def build_services(
     context = AppContext(
         store=store, connections=connections, adapters=adapters, dispatch=Dispatch(policy=settings.delivery)
     )
+    context.events = EventHub(store, create_bus(settings.database_url), settings.events, context.clock)
+    await context.events.start()
     services = Services(settings, store, context, sandboxes, clients)
     if sandboxes is not None and seed:
         await seed_from_sandboxes(services)
@@ -172,6 +179,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         try:
             yield
         finally:
+            live.closing.set()  # subscriptions end first, with their protocol's close codes
             await deliverer.stop()
             await poller.stop()
             await built.aclose()
@@ -184,10 +192,13 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     schema = build_schema()
     edge = Edge(edge_settings, schema, lambda: holder["services"].store)
     view = GraphQLView(schema, lambda: holder["services"].context, edge)
+    live = Subscriptions(schema, edge, lambda: holder["services"].context, edge_settings.events, coded_error)
+    view.live = live
     routes = [
         Route("/", lambda request: RedirectResponse("/graphql")),
         Route("/health", health),
         Route("/graphql", view, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", websocket_endpoint(lambda: live, view.admit_payload)),
         *webhook_routes(lambda: holder["services"].context),
     ]
     if sandboxes is not None:

@@ -9,7 +9,9 @@ DomainError
 ├── ProviderRateLimitedError     PROVIDER_RATE_LIMITED (+ retryAfter)   retryable
 ├── ProviderUnavailableError     PROVIDER_UNAVAILABLE                   retryable
 ├── ProviderBadResponseError     PROVIDER_BAD_RESPONSE                  retryable
-└── UnsupportedByProviderError   UNSUPPORTED_BY_PROVIDER
+├── UnsupportedByProviderError   UNSUPPORTED_BY_PROVIDER
+├── EventCursorExpiredError      EVENT_CURSOR_EXPIRED
+└── SubscriberTooSlowError       SUBSCRIBER_TOO_SLOW
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ class ErrorCode(StrEnum):
     REQUEST_RATE_LIMITED = "REQUEST_RATE_LIMITED"
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
     INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
+    # Live events (subscriptions).
+    EVENT_CURSOR_EXPIRED = "EVENT_CURSOR_EXPIRED"
+    SUBSCRIBER_TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
+    SUBSCRIPTION_LIMIT = "SUBSCRIPTION_LIMIT"
 
 
 class DomainError(Exception):
@@ -144,3 +150,15 @@ class ProviderBadResponseError(DomainError):
 
 class UnsupportedByProviderError(DomainError):
     code = ErrorCode.UNSUPPORTED_BY_PROVIDER
+
+
+class EventCursorExpiredError(DomainError):
+    """A subscription's `after` cursor points before the retained event log."""
+
+    code = ErrorCode.EVENT_CURSOR_EXPIRED
+
+
+class SubscriberTooSlowError(DomainError):
+    """A subscriber's queue overflowed; it resumes with the last cursor it received."""
+
+    code = ErrorCode.SUBSCRIBER_TOO_SLOW

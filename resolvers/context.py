@@ -11,6 +11,7 @@ from providers.errors import OrderNotFoundError
 from providers.models import OrderRef
 from providers.protocol import AssessmentProvider
 from resolvers.dispatch import Dispatch
+from resolvers.live import EventHub
 from store import Store
 
 
@@ -25,6 +26,7 @@ class AppContext:
     adapters: Mapping[str, AssessmentProvider]
     clock: Callable[[], datetime] = field(default=utc_now)
     dispatch: Dispatch = field(default_factory=Dispatch)  # delivery policy, guards, attempts in flight
+    events: EventHub | None = None  # live events; None: not recorded (no subscriber can exist)
 
     def adapter_for(self, ref: OrderRef) -> AssessmentProvider:
         """The adapter of the order's connection; an unknown connection is an unknown order."""

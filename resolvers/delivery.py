@@ -16,8 +16,9 @@ from providers.errors import DomainError, ErrorCode, InvalidInputError, OrderNot
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, DeliveryState
 from providers.protocol import PreparedWrite, WriteOutcome
 from resolvers.context import AppContext
+from resolvers.live import emit
 from resolvers.merge import merge_delivered
-from store.interface import DeliveryPage, DeliveryRecord
+from store.interface import DeliveryPage, DeliveryRecord, OrderEventKind
 
 log = logging.getLogger("gateway.delivery")
 
@@ -50,9 +51,21 @@ async def attempt(ctx: AppContext, record: DeliveryRecord) -> Attempted:
     """Send a claimed delivery once, in the slot reserved for it, and store the outcome; then wake
     the deliverer (a slot and the order are free: more may be due)."""
     try:
-        return await _attempt(ctx, record)
+        attempted = await _attempt(ctx, record)
     finally:
         ctx.dispatch.wake()
+    await _delivery_changed(ctx, record, attempted.order)
+    return attempted
+
+
+async def _delivery_changed(ctx: AppContext, record: DeliveryRecord, order: AssessmentOrder | None) -> None:
+    """A DELIVERY_CHANGED event for the order (read from the store when not at hand)."""
+    if ctx.events is None:
+        return
+    if order is None:
+        order = (await ctx.store.get_orders([record.ref])).get(record.ref)
+    if order is not None:
+        await emit(ctx.store, ctx.events, OrderEventKind.DELIVERY_CHANGED, [order], ctx.clock())
 
 
 async def _attempt(ctx: AppContext, record: DeliveryRecord) -> Attempted:
@@ -163,6 +176,7 @@ async def retry_now(ctx: AppContext, order: AssessmentOrder, record: DeliveryRec
     if not await ctx.store.set_delivery(record.result.id, pending, RETRIABLE_NOW, now):
         return DeliveryView(order, (await _record(ctx, record.result.id)).result)
     ctx.dispatch.wake()
+    await _delivery_changed(ctx, record, order)
     return DeliveryView(order, record.result.model_copy(update={"delivery": pending}))
 
 
@@ -181,7 +195,9 @@ async def cancel_delivery(ctx: AppContext, result_id: str) -> DeliveryView:
         raise ResultConflictError(
             f"The delivery is {state}; only PENDING or RETRYING deliveries can be cancelled.", field="resultId"
         )
-    return DeliveryView(await _order_of(ctx, record), record.result.model_copy(update={"delivery": cancelled}))
+    order = await _order_of(ctx, record)
+    await _delivery_changed(ctx, record, order)
+    return DeliveryView(order, record.result.model_copy(update={"delivery": cancelled}))
 
 
 async def list_deliveries(

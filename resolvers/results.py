@@ -19,7 +19,8 @@ from providers.models import (
 from providers.validation import validate_update
 from resolvers.context import AppContext
 from resolvers.delivery import DeliveryView, deliver_within_deadline, retry_now
-from store.interface import DeliveryRecord, IdempotencyKeyTaken
+from resolvers.live import emit
+from store.interface import DeliveryRecord, IdempotencyKeyTaken, OrderEventKind
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ async def update_assessment_result(
     finally:
         if reserved and not leased:
             guard.unreserve()
+    if not taken:
+        await emit(ctx.store, ctx.events, OrderEventKind.RESULT_RECORDED, [order], now)
     if taken:
         assert key is not None
         earlier = await ctx.store.find_by_idempotency_key(ref, key)

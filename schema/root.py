@@ -19,6 +19,7 @@ from schema.delivery import DeliveryMutations, DeliveryQueries, idempotency_head
 from schema.enums import AssessmentOrderSort
 from schema.errors import CodedErrors
 from schema.inputs import AssessmentOrderFilter, UpdateAssessmentResultInput
+from schema.live import Subscription
 from schema.scalars import SCALAR_MAP
 from schema.sync import SyncConnectionPayload
 from schema.types import AssessmentOrder, AssessmentResult, Delivery, TranslationWarning
@@ -183,6 +184,7 @@ def build_schema() -> ServiceSchema:
     return ServiceSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         # Parsing and validation are cached by the HTTP edge (server/documents.py), which hands
         # the validated document over in the context; without one, Strawberry validates as usual.
         extensions=[CodedErrors],

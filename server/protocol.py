@@ -76,7 +76,7 @@ def check_csrf(request: Request, required_headers: tuple[str, ...] = PREFLIGHT_H
 async def read_params(request: Request, max_body_bytes: int) -> GraphQLParams:
     if request.method == "GET":
         query = dict(request.query_params)
-        return _params({
+        return params_of({
             "query": query.get("query"),
             "operationName": query.get("operationName"),
             "variables": _json_param(query, "variables"),
@@ -97,7 +97,7 @@ async def read_params(request: Request, max_body_bytes: int) -> GraphQLParams:
         raise bad_request("The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise bad_request("The request body must be a JSON object (batching is not supported).")
-    return _params(data)
+    return params_of(data)
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -127,7 +127,8 @@ def _json_param(query: dict[str, str], name: str) -> Any:
         raise bad_request(f"The {name} parameter is not valid JSON.") from None
 
 
-def _params(data: dict[str, Any]) -> GraphQLParams:
+def params_of(data: dict[str, Any]) -> GraphQLParams:
+    """The parameters of a GraphQL-over-HTTP body (or a WebSocket `subscribe` payload)."""
     query, operation_name = data.get("query"), data.get("operationName")
     variables, extensions = data.get("variables"), data.get("extensions")
     document_id = data.get("documentId")

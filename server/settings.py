@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from providers.connections import Connection
 from providers.models import ProviderName
 from resolvers.dispatch import DeliveryPolicy
+from resolvers.live import LivePolicy
 from server.clients import SCOPES, AuthSettings, ClientConfig
 from server.limits import Limits
 
@@ -30,7 +31,7 @@ _TENANT_KEYS: dict[ProviderName, tuple[str, ...]] = {
     ProviderName.UNIFIED_TO: ("connection_id", "workspace_id"),
 }
 _SERVICE_KEYS = {"database_url", "sandbox", "environment", "graphiql", "csrf_prevention", "rate_limit_per_minute"}
-_TOP_KEYS = {"service", "connections", "delivery", "auth", "clients", "limits", "persisted_documents"}
+_TOP_KEYS = {"service", "connections", "delivery", "auth", "clients", "limits", "persisted_documents", "events"}
 _ENVIRONMENTS = ("development", "production")
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 _CONNECTION_KEYS = set(Connection.model_fields) | {"sandbox"}
@@ -70,6 +71,8 @@ class Settings(BaseModel):
     clients: tuple[ClientConfig, ...] = ()
     limits: Limits = Limits()
     persisted_documents: tuple[DocumentSource, ...] = ()
+    # The live-event log and subscriptions (the [events] section).
+    events: LivePolicy = LivePolicy()
 
 
 def sandbox_settings(database_url: str = DEFAULT_DATABASE_URL) -> Settings:
@@ -129,11 +132,13 @@ def parse_settings(data: Mapping[str, Any], environ: Mapping[str, str] = os.envi
     if problems:
         raise SettingsError(problems)
     delivery = _parse_delivery(data.get("delivery", {}), problems)
+    events = _model(LivePolicy, data.get("events", {}), "[events]", problems)
     if problems:
         raise SettingsError(problems)
     return Settings(
-        database_url=database_url, sandbox=sandbox, connections=tuple(connections), delivery=delivery, **edge
-    )
+        database_url=database_url, sandbox=sandbox, connections=tuple(connections), delivery=delivery,
+        events=events, **edge,
+    )  # fmt: skip
 
 
 def _parse_delivery(raw: Any, problems: list[str]) -> DeliveryPolicy:
