@@ -192,6 +192,11 @@ async def emit(store: Store, hub: EventHub | None, kind: OrderEventKind, orders:
 # --------------------------------------------------------------------------- subscribing
 
 
+async def current_cursor(store: Store, hub: EventHub) -> str:
+    """A cursor at the end of the log now: subscribing with it as `after` misses nothing from here on."""
+    return encode_event_cursor(await store.event_cursor_key(), await store.last_order_event_seq(), hub.clock())
+
+
 @dataclass(frozen=True)
 class LiveEvent:
     event: OrderEvent

@@ -50,6 +50,19 @@ class AssessmentOrderEvent:
 
 
 @strawberry.type
+class LiveQueries:
+    @strawberry.federation.field(
+        description="The position of the newest order event now. Subscribe to `assessmentOrderEvents` with it "
+        "as `after` to receive every event from this moment on (read a list, then subscribe: no gap).",
+        authenticated=True, requires_scopes=[[READ_ORDERS]],
+    )
+    async def assessment_order_event_cursor(self, info: Info[GraphQLContext, None]) -> str:
+        app = info.context.app
+        assert app.events is not None, "live events are not running"
+        return await live.current_cursor(app.store, app.events)
+
+
+@strawberry.type
 class Subscription:
     @strawberry.federation.field(
         is_subscription=True,

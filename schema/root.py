@@ -19,7 +19,7 @@ from schema.delivery import DeliveryMutations, DeliveryQueries, idempotency_head
 from schema.enums import AssessmentOrderSort
 from schema.errors import CodedErrors
 from schema.inputs import AssessmentOrderFilter, UpdateAssessmentResultInput
-from schema.live import Subscription
+from schema.live import LiveQueries, Subscription
 from schema.scalars import SCALAR_MAP
 from schema.sync import SyncConnectionPayload
 from schema.types import AssessmentOrder, AssessmentResult, Delivery, TranslationWarning
@@ -69,7 +69,7 @@ class UpdateAssessmentResultPayload:
 
 
 @strawberry.type
-class Query(DeliveryQueries):
+class Query(DeliveryQueries, LiveQueries):
     @strawberry.federation.field(
         description="One order by its global id; null when it does not exist.",
         authenticated=True, requires_scopes=[[READ_ORDERS]],
