@@ -61,7 +61,7 @@ class GraphQLView:
     async def handle(self, request: Request) -> Response:
         if request.method == "GET" and self._wants_graphiql(request):
             return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
-        if request.method == "POST" and self.live is not None and _wants_sse(request):
+        if self.live is not None and _wants_sse(request):
             return await self._sse(request)
         media = response_media_type(request.headers.get("accept"))
         if media is None:
@@ -91,10 +91,11 @@ class GraphQLView:
         return await self._execute(request, media, admitted)
 
     async def _sse(self, request: Request) -> Response:
-        """graphql-sse, distinct connections mode: POST with Accept: text/event-stream."""
+        """graphql-sse, distinct connections mode: POST (or GET, as gateways send it) with Accept:
+        text/event-stream. A GET runs no mutation (405), so it needs no CSRF preflight header."""
         edge = self.edge
         try:
-            if edge.settings.csrf_prevention:
+            if edge.settings.csrf_prevention and request.method == "POST":
                 check_csrf(request)
             principal = await edge.authenticator.authenticate(request.headers)
             params = await read_params(request, edge.settings.limits.max_body_bytes)
@@ -125,7 +126,7 @@ class GraphQLView:
         operation = prepared.operation(params.operation_name)
         if operation is None:
             raise bad_request("No operation of that name." if params.operation_name else "Name the operation to run.")
-        if method == "GET" and operation.type != "query":
+        if method == "GET" and operation.type == "mutation":
             raise RequestError(ErrorCode.METHOD_NOT_ALLOWED, f"A {operation.type} cannot be sent with GET.", 405,
                                headers={"Allow": "POST"})  # fmt: skip
         edge.authorize(operation, principal)

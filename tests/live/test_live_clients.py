@@ -79,9 +79,10 @@ def cursor_now(base: str, key: str = "all") -> str:
 class Subscriber:
     """A Node subscriber process; its JSON lines are read as they come."""
 
-    def __init__(self, base: str, transport: str, variables: dict[str, Any], key: str | None, count: int) -> None:
+    def __init__(self, base: str, transport: str, variables: dict[str, Any], key: str | None, count: int,
+                 query: str = EVENTS) -> None:  # fmt: skip
         args = [node_or_skip(), str(HERE / "live_client.mjs"), "--transport", transport, "--url", f"{base}/graphql",
-                "--query", EVENTS, "--variables", json.dumps(variables), "--count", str(count)]  # fmt: skip
+                "--query", query, "--variables", json.dumps(variables), "--count", str(count)]  # fmt: skip
         if key is not None:
             args += ["--api-key", KEYS[key]]
         self.proc = subprocess.Popen(args, cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -103,6 +104,7 @@ class Subscriber:
 
 
 def events_of(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    assert all("data" in line["next"] for line in lines if "next" in line), lines
     return [line["next"]["data"]["assessmentOrderEvents"] for line in lines if "next" in line]
 
 
