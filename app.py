@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 
 from providers.models import AssessmentOrder, OrderRef, ProviderName
 from providers.observed import TransportWrapper, observed
@@ -29,6 +29,7 @@ from providers.stackone.mapping import order_from_stackone
 from resolvers.context import AppContext
 from resolvers.dispatch import Dispatch
 from resolvers.intake import settle_background
+from resolvers.live import EventHub
 from sandbox import Sandboxes, WebhookTarget, create_sandbox_app, create_sandboxes, deliver_all
 from schema.root import build_schema
 from server import tracing
@@ -36,7 +37,8 @@ from server.cli import check_config, parser
 from server.deliverer import Deliverer, drain
 from server.edge import Edge
 from server.explorer import Explorer
-from server.graphql import GraphQLView
+from server.graphql import GraphQLView, coded_error
+from server.live import Subscriptions, websocket_endpoint
 from server.logs import configure_logging
 from server.metrics import Metrics, metrics_endpoint
 from server.persisted import load_configured_documents
@@ -46,6 +48,7 @@ from server.request_context import RequestMiddleware
 from server.settings import Settings, SettingsError, load_settings
 from server.webhooks import webhook_routes
 from store import Store, create_store
+from store.bus import create_bus
 
 log = logging.getLogger("gateway")
 SANDBOX_MOUNT = "/sandbox"
@@ -64,6 +67,8 @@ class Services:
 
     async def aclose(self) -> None:
         await drain(self.context)  # attempts in flight finish (or are given back) first
+        if self.context.events is not None:
+            await self.context.events.stop()
         for client in self.clients:
             await client.aclose()
         await self.store.close()
@@ -107,6 +112,8 @@ async def build_services(
         store=store, connections=connections, adapters=adapters, dispatch=Dispatch(policy=settings.delivery),
         observer=metrics,
     )
+    context.events = EventHub(store, create_bus(settings.database_url), settings.events, context.clock)
+    await context.events.start()
     services = Services(settings, store, context, sandboxes, clients, metrics)
     if sandboxes is not None and seed:
         await seed_from_sandboxes(services)
@@ -211,6 +218,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         try:
             yield
         finally:
+            live.closing.set()  # subscriptions end first, with their protocol's close codes
             await deliverer.stop()
             await poller.stop()
             await built.aclose()
@@ -225,6 +233,8 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     edge = Edge(edge_settings, schema, lambda: holder["services"].store)
     explorer = Explorer(lambda: holder["services"].store, open_access=edge.authenticator.open)
     view = GraphQLView(schema, lambda: holder["services"].context, edge, explorer.page)
+    live = Subscriptions(schema, edge, lambda: holder["services"].context, edge_settings.events, coded_error)
+    view.live = live
     routes = [
         Route("/", lambda request: RedirectResponse("/graphql")),
         Route("/health", health),
@@ -232,6 +242,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         Route("/graphql", view, methods=["GET", "POST"]),
         Route("/metrics", metrics_endpoint(metrics, edge_settings.metrics, lambda: holder["services"].context)),
         *(explorer.routes() if edge.graphiql else []),
+        WebSocketRoute("/graphql", websocket_endpoint(lambda: live, view.admit_payload)),
         *webhook_routes(lambda: holder["services"].context, metrics),
     ]
     if sandboxes is not None and edge_settings.environment != "production":

@@ -12,7 +12,9 @@ DomainError
 ├── UnsupportedByProviderError   UNSUPPORTED_BY_PROVIDER
 ├── ForeignConnectionError       CONNECTION_MISMATCH (a signed webhook of another tenant)
 ├── ServiceUnavailableError      SERVICE_UNAVAILABLE (the store is unreachable)  retryable
-└── StoredRecordUnreadableError  STORED_RECORD_UNREADABLE (one record the store holds cannot be decoded)
+├── StoredRecordUnreadableError  STORED_RECORD_UNREADABLE (one record the store holds cannot be decoded)
+├── EventCursorExpiredError      EVENT_CURSOR_EXPIRED
+└── SubscriberTooSlowError       SUBSCRIBER_TOO_SLOW
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ class ErrorCode(StrEnum):
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     # A stored order or result that cannot be decoded (written before the input bounds): that record only.
     STORED_RECORD_UNREADABLE = "STORED_RECORD_UNREADABLE"
+    # Live events (subscriptions).
+    EVENT_CURSOR_EXPIRED = "EVENT_CURSOR_EXPIRED"
+    SUBSCRIBER_TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
+    SUBSCRIPTION_LIMIT = "SUBSCRIPTION_LIMIT"
 
 
 class DomainError(Exception):
@@ -181,3 +187,15 @@ class StoredRecordUnreadableError(DomainError):
     def __init__(self, message: str, *, record_id: str | None = None, **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.record_id = record_id
+
+
+class EventCursorExpiredError(DomainError):
+    """A subscription's `after` cursor points before the retained event log."""
+
+    code = ErrorCode.EVENT_CURSOR_EXPIRED
+
+
+class SubscriberTooSlowError(DomainError):
+    """A subscriber's queue overflowed; it resumes with the last cursor it received."""
+
+    code = ErrorCode.SUBSCRIBER_TOO_SLOW

@@ -11,6 +11,7 @@ from providers.errors import OrderNotFoundError
 from providers.models import OrderRef
 from providers.protocol import AssessmentProvider
 from resolvers.dispatch import Dispatch
+from resolvers.live import EventHub
 from resolvers.observer import NullObserver, Observer
 from store import Store
 
@@ -27,6 +28,7 @@ class AppContext:
     clock: Callable[[], datetime] = field(default=utc_now)
     dispatch: Dispatch = field(default_factory=Dispatch)  # delivery policy, guards, attempts in flight
     observer: Observer = field(default_factory=NullObserver)  # metrics of delivery transitions and sync runs
+    events: EventHub | None = None  # live events; None: not recorded (no subscriber can exist)
 
     def adapter_for(self, ref: OrderRef) -> AssessmentProvider:
         """The adapter of the order's connection; an unknown connection is an unknown order."""

@@ -18,6 +18,7 @@ from providers.errors import InvalidInputError, OrderNotFoundError, ResultConfli
 from providers.models import AssessmentOrder, AssessmentResult, DeliveryState
 from resolvers.attempt import Attempted, attempt, prepared_of
 from resolvers.context import AppContext
+from resolvers.live import delivery_changed
 from store.decode import readable
 from store.interface import DeliveryPage, DeliveryRecord
 
@@ -94,6 +95,7 @@ async def retry_now(ctx: AppContext, order: AssessmentOrder, record: DeliveryRec
         return DeliveryView(order, (await _record(ctx, record.result.id)).result)
     _moved(ctx, record, DeliveryState.PENDING)
     ctx.dispatch.wake()
+    await delivery_changed(ctx.store, ctx.events, record.ref, order)
     return DeliveryView(order, record.result.model_copy(update={"delivery": pending}))
 
 
@@ -113,7 +115,9 @@ async def cancel_delivery(ctx: AppContext, result_id: str) -> DeliveryView:
             f"The delivery is {state}; only PENDING or RETRYING deliveries can be cancelled.", field="resultId"
         )
     _moved(ctx, record, DeliveryState.CANCELLED)
-    return DeliveryView(await _order_of(ctx, record), record.result.model_copy(update={"delivery": cancelled}))
+    order = await _order_of(ctx, record)
+    await delivery_changed(ctx.store, ctx.events, record.ref, order)
+    return DeliveryView(order, record.result.model_copy(update={"delivery": cancelled}))
 
 
 def _moved(ctx: AppContext, record: DeliveryRecord, to: DeliveryState) -> None:

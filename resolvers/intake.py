@@ -19,7 +19,8 @@ from providers.stackone.client import StackOneProvider
 from providers.unified_to import webhooks as unified_to_webhooks
 from providers.webhook_body import load_json
 from resolvers.context import AppContext
-from store.interface import OrderFilter, WebhookEvent
+from resolvers.live import emit
+from store.interface import OrderEventKind, OrderFilter, WebhookEvent
 
 log = logging.getLogger("gateway.intake")
 
@@ -97,8 +98,10 @@ async def receive_webhook(
         connection_id=connection.id, event_key=event.event_key, event_type=event.event_type,
         order_ids=tuple(o.provider_order_id for o in orders), received_at=ctx.clock(), payload=body,
     )  # fmt: skip
+    known = await _known(ctx, orders)
     fresh = await ctx.store.record_event(record, orders)
     if fresh:
+        await _announce(ctx, orders, known)
         _fill_in_background(ctx, [o for o in orders if stackone_webhooks.details_pending(o)])
     return IntakeOutcome(
         orders=len(orders),
@@ -107,6 +110,36 @@ async def receive_webhook(
         refusal=module.refusal(_package_id(rejected[0])) if rejected else None,
         order_ids=tuple(OrderRef(o.connection_id, o.provider_order_id).encode() for o in orders),
     )
+
+
+async def _known(ctx: AppContext, orders: Sequence[AssessmentOrder]) -> dict[OrderRef, AssessmentOrder]:
+    """The stored versions of these orders, before they are written (for live events)."""
+    if ctx.events is None or not orders:
+        return {}
+    return await ctx.store.get_orders([OrderRef(o.connection_id, o.provider_order_id) for o in orders])
+
+
+async def _announce(
+    ctx: AppContext, orders: Sequence[AssessmentOrder], known: Mapping[OrderRef, object]
+) -> None:
+    """ORDER_RECEIVED for orders new to the record, ORDER_UPDATED for known orders that changed."""
+    received, updated = [], []
+    for order in orders:
+        before = known.get(OrderRef(order.connection_id, order.provider_order_id))
+        if before is None:
+            received.append(order)
+        elif not isinstance(before, AssessmentOrder) or _changed(before, order):  # an unreadable one is replaced
+            updated.append(order)
+    now = ctx.clock()
+    await emit(ctx.store, ctx.events, OrderEventKind.ORDER_RECEIVED, received, now)
+    await emit(ctx.store, ctx.events, OrderEventKind.ORDER_UPDATED, updated, now)
+
+
+def _changed(before: AssessmentOrder, after: AssessmentOrder) -> bool:
+    """Whether writing `after` changes the record (fields it leaves unset keep the stored value)."""
+    new = after.model_dump(mode="json", exclude_none=True)
+    old = before.model_dump(mode="json")
+    return any(old.get(key) != value for key, value in new.items())
 
 
 def _verified(module: ModuleType, connection: Connection, headers: Mapping[str, str], raw_body: bytes) -> bool:
@@ -228,9 +261,9 @@ async def _fill_one(ctx: AppContext, order: AssessmentOrder) -> bool:
     current = (await ctx.store.get_orders([ref])).get(ref)
     if not isinstance(current, AssessmentOrder) or current.raw != order.raw:
         return False  # changed meanwhile: a newer delivery wins, a later run fills it if needed
-    await ctx.store.upsert_order(
-        details.model_copy(update={"status": current.status, "provider_status": current.provider_status})
-    )
+    filled = details.model_copy(update={"status": current.status, "provider_status": current.provider_status})
+    await ctx.store.upsert_order(filled)
+    await emit(ctx.store, ctx.events, OrderEventKind.ORDER_UPDATED, [filled], ctx.clock())
     return True
 
 
@@ -239,6 +272,8 @@ async def _fill_one(ctx: AppContext, order: AssessmentOrder) -> bool:
 
 async def record_received_orders(ctx: AppContext, orders: Sequence[AssessmentOrder]) -> int:
     """Store orders read from a provider (its version replaces the record); how many were written."""
+    known = await _known(ctx, orders)
     for order in orders:
         await ctx.store.upsert_order(order)
+    await _announce(ctx, orders, known)
     return len(orders)

@@ -19,9 +19,10 @@ from providers.models import (
 from providers.validation import validate_update
 from resolvers.context import AppContext
 from resolvers.delivery import DeliveryView, deliver_within_deadline, retry_now
+from resolvers.live import emit
 from resolvers.tracing import with_trace_context
 from store.decode import readable
-from store.interface import DeliveryRecord, IdempotencyKeyTaken
+from store.interface import DeliveryRecord, IdempotencyKeyTaken, OrderEventKind
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ async def update_assessment_result(
     finally:
         if reserved and leased is None:
             guard.unreserve()
+    if not taken:
+        await emit(ctx.store, ctx.events, OrderEventKind.RESULT_RECORDED, [order], now)
     if taken:
         assert key is not None
         earlier = await ctx.store.find_by_idempotency_key(ref, key)

@@ -14,7 +14,7 @@ from strawberry.types import Info
 from strawberry.types.nodes import SelectedField
 
 from resolvers import orders, results, sync
-from schema import delivery
+from schema import delivery, live
 from schema.access import READ_ORDERS, WRITE_RESULTS, access
 from schema.context import GraphQLContext
 from schema.delivery import idempotency_header
@@ -162,8 +162,9 @@ async def sync_connection(
     return SyncConnectionPayload.from_domain(await sync.sync_connection(info.context.app, connection_id))
 
 
-def build_roots(security_directives: bool = False) -> tuple[type, type]:
-    """The Query and Mutation types; `security_directives` adds @authenticated / @requiresScopes."""
+def build_roots(security_directives: bool = False) -> tuple[type, type, type]:
+    """The Query, Mutation and Subscription types; `security_directives` adds @authenticated /
+    @requiresScopes."""
     field, mutation = strawberry.federation.field, strawberry.federation.mutation
     read, write = access(READ_ORDERS, security_directives), access(WRITE_RESULTS, security_directives)
     cost = [Cost(weight=MUTATION_COST)]
@@ -181,6 +182,8 @@ def build_roots(security_directives: bool = False) -> tuple[type, type]:
         deliveries = field(delivery.deliveries, description="Recorded results by delivery state (e.g. RETRYING, "
                            "FAILED), oldest first, at most 100 a page.", directives=[deliveries_size], **read)  # fmt: skip
         node = field(node, description="Any object by its global id (Relay); null when it does not exist.", **read)
+        assessment_order_event_cursor = field(live.assessment_order_event_cursor, description=live.CURSOR_DESCRIPTION,
+                                              **read)  # fmt: skip
 
     @strawberry.type(description="Writing: results, their delivery, and Kombo syncs.")
     class Mutation:
@@ -203,7 +206,7 @@ def build_roots(security_directives: bool = False) -> tuple[type, type]:
             "sent right now or is already delivered, failed or cancelled.", **write,
         )  # fmt: skip
 
-    return Query, Mutation
+    return Query, Mutation, live.build_subscription(read)
 
 
 class ServiceSchema(strawberry.federation.Schema):
@@ -225,10 +228,11 @@ class ServiceSchema(strawberry.federation.Schema):
 def build_schema(extensions: Sequence[Any] = (), security_directives: bool = False) -> ServiceSchema:
     """The federation schema; `extensions` are added to the standard ones (e.g. tracing). The committed
     SDL is the default (no security directives)."""
-    query, mutation = build_roots(security_directives)
+    query, mutation, subscription = build_roots(security_directives)
     return ServiceSchema(
         query=query,
         mutation=mutation,
+        subscription=subscription,
         # Parsing and validation are cached by the HTTP edge (server/documents.py), which hands
         # the validated document over in the context; without one, Strawberry validates as usual.
         extensions=[CodedErrors, *extensions],

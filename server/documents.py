@@ -184,7 +184,7 @@ def root_field_scopes(strawberry_schema: object) -> dict[tuple[str, str], tuple[
     whether or not the SDL carries them as `@requiresScopes`."""
     graphql_schema: GraphQLSchema = strawberry_schema._schema  # type: ignore[attr-defined]
     found: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {}
-    for root in (graphql_schema.query_type, graphql_schema.mutation_type):
+    for root in (graphql_schema.query_type, graphql_schema.mutation_type, graphql_schema.subscription_type):
         if root is None:
             continue
         for name in root.fields:

@@ -65,7 +65,7 @@ class Edge:
             raise RequestError(ErrorCode.INTROSPECTION_DISABLED, "Introspection is disabled.", 400)
         if "_entities" in operation.federation and not federated:
             raise RequestError(ErrorCode.FORBIDDEN, "Not allowed.", 403)
-        root = "Mutation" if operation.type == "mutation" else "Query"
+        root = {"mutation": "Mutation", "subscription": "Subscription"}.get(operation.type, "Query")
         for name in operation.root_fields:
             if not principal.has_scopes(self.scopes.get((root, name), ())):
                 raise RequestError(ErrorCode.FORBIDDEN, "Not allowed.", 403)

@@ -24,10 +24,18 @@ from schema.context import GraphQLContext
 from schema.errors import code_for, one_line
 from schema.root import ServiceSchema
 from server.clients import Principal
-from server.documents import Prepared
 from server.edge import Edge, without_suggestions
 from server.errors import RequestError, bad_request
-from server.protocol import GRAPHQL_RESPONSE, JSON, check_csrf, read_params, response_media_type
+from server.live import Admitted, Subscriptions, sse_response
+from server.protocol import (
+    GRAPHQL_RESPONSE,
+    JSON,
+    GraphQLParams,
+    check_csrf,
+    params_of,
+    read_params,
+    response_media_type,
+)
 from server.request_context import current_request
 from store.outage import as_service_unavailable
 
@@ -49,6 +57,7 @@ class GraphQLView:
         self._app_context = app_context
         self.edge = edge
         self._graphiql = graphiql
+        self.live: Subscriptions | None = None  # set when live events run (subscriptions over SSE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.handle(Request(scope, receive))
@@ -57,6 +66,8 @@ class GraphQLView:
     async def handle(self, request: Request) -> Response:
         if request.method == "GET" and self._wants_graphiql(request):
             return await self._graphiql(request)
+        if self.live is not None and _wants_sse(request):
+            return await self._sse(request)
         media = response_media_type(request.headers.get("accept"))
         if media is None:
             return _errors(RequestError(ErrorCode.NOT_ACCEPTABLE, "Accept application/graphql-response+json "
@@ -82,11 +93,44 @@ class GraphQLView:
         if edge.settings.csrf_prevention:
             check_csrf(request)
         principal = await edge.authenticator.authenticate(request.headers)
+        params = await read_params(request, edge.settings.limits.max_body_bytes)
+        admitted = await self.admit(principal, params, request.method)
+        if isinstance(admitted, list):
+            return _result(media, None, admitted, request_error=True)
+        if admitted.operation_type not in _OPERATION_TYPES:
+            raise bad_request(f"{admitted.operation_type.capitalize()}s are not served over HTTP "
+                              "(use WebSocket, or POST with Accept: text/event-stream).")  # fmt: skip
+        return await self._execute(request, media, admitted)
+
+    async def _sse(self, request: Request) -> Response:
+        """graphql-sse, distinct connections mode: POST (or GET, as gateways send it) with Accept:
+        text/event-stream. A GET runs no mutation (405), so it needs no CSRF preflight header."""
+        edge = self.edge
+        try:
+            if edge.settings.csrf_prevention and request.method == "POST":
+                check_csrf(request)
+            principal = await edge.authenticator.authenticate(request.headers)
+            params = await read_params(request, edge.settings.limits.max_body_bytes)
+            admitted = await self.admit(principal, params, request.method)
+            if isinstance(admitted, list):
+                return _result(JSON, None, admitted, request_error=True)
+            assert self.live is not None
+            return sse_response(self.live, admitted, request)
+        except RequestError as error:
+            log.info("refused %s (HTTP %s): %s", error.code.value, error.status, one_line(error.message))
+            return _errors(error, JSON)
+
+    async def admit_payload(self, principal: Principal, payload: dict[str, Any]) -> Admitted | list[Any]:
+        """`admit` for a WebSocket `subscribe` payload."""
+        return await self.admit(principal, params_of(payload))
+
+    async def admit(self, principal: Principal, params: GraphQLParams, method: str = "POST") -> Admitted | list[Any]:
+        """Every check before execution; the document's coded errors (a list) when it does not validate."""
+        edge = self.edge
         info = current_request()
         if info is not None:
             info.client = principal.name
         edge.check_rate(principal)
-        params = await read_params(request, edge.settings.limits.max_body_bytes)
         resolved = await edge.persisted.resolve(params.query, params.persisted_query, params.document_id, principal)
         prepared = edge.preparer.cached(resolved.text) if resolved.persisted else edge.preparer.prepare(resolved.text)
         quiet = not edge.can_introspect(principal)
@@ -94,7 +138,7 @@ class GraphQLView:
             errors = prepared.quiet_errors if quiet else prepared.errors
             log.info("refused %s: %s", code_for(errors[0]) or ErrorCode.GRAPHQL_VALIDATION_FAILED,
                      one_line(errors[0].message))  # fmt: skip
-            return _result(media, None, [_coded(e, quiet) for e in errors], request_error=True)
+            return [coded_error(e, quiet) for e in errors]
         if resolved.register is not None:
             await edge.persisted.register(resolved.register, resolved.text, principal)
         operation = prepared.operation(params.operation_name)
@@ -102,42 +146,31 @@ class GraphQLView:
             info.operation = operation.name
         if operation is None:
             raise bad_request("No operation of that name." if params.operation_name else "Name the operation to run.")
-        if request.method == "GET" and operation.type != "query":
+        if method == "GET" and operation.type == "mutation":
             raise RequestError(ErrorCode.METHOD_NOT_ALLOWED, f"A {operation.type} cannot be sent with GET.", 405,
                                headers={"Allow": "POST"})  # fmt: skip
-        if operation.type not in _OPERATION_TYPES:
-            raise bad_request(f"{operation.type.capitalize()}s are not served over HTTP.")
         edge.authorize(operation, principal)
         edge.check_limits(prepared, operation, params.variables)
-        return await self._execute(request, media, prepared, params.variables, params.operation_name,
-                                   principal, quiet)  # fmt: skip
+        return Admitted(principal, prepared.text, prepared.document, params.variables, params.operation_name,
+                        operation.type, quiet)  # fmt: skip
 
-    async def _execute(
-        self,
-        request: Request,
-        media: str,
-        prepared: Prepared,
-        variables: dict[str, Any],
-        operation_name: str | None,
-        principal: Principal,
-        quiet: bool,
-    ) -> Response:
-        app = self._app_context().for_connections(principal.connections)
-        context = GraphQLContext(app=app, request=request, response=None, document=prepared.document)
+    async def _execute(self, request: Request, media: str, admitted: Admitted) -> Response:
+        app = self._app_context().for_connections(admitted.principal.connections)
+        context = GraphQLContext(app=app, request=request, response=None, document=admitted.document)
         try:
             async with asyncio.timeout(self.edge.settings.limits.request_timeout_seconds):
                 result = await self.schema.execute(
-                    prepared.text, variable_values=variables, context_value=context, operation_name=operation_name,
-                    allowed_operation_types=tuple(_OPERATION_TYPES.values()),
+                    admitted.text, variable_values=admitted.variables, context_value=context,
+                    operation_name=admitted.operation_name, allowed_operation_types=tuple(_OPERATION_TYPES.values()),
                 )  # fmt: skip
         except TimeoutError:
             raise RequestError(ErrorCode.REQUEST_TIMEOUT, "The request took too long.", 504) from None
-        errors = [_coded(e, quiet) for e in result.errors or ()]
+        errors = [coded_error(e, admitted.quiet) for e in result.errors or ()]
         request_error = result.data is None and bool(errors) and all(not e.get("path") for e in errors)
         return _result(media, result.data, errors, request_error=request_error)
 
 
-def _coded(error: GraphQLError, quiet: bool) -> dict[str, Any]:
+def coded_error(error: GraphQLError, quiet: bool) -> dict[str, Any]:
     formatted: dict[str, Any] = dict(error.formatted)
     extensions = dict(formatted.get("extensions") or {})
     if "code" not in extensions:
@@ -180,3 +213,7 @@ def _outcome(outcome: str) -> None:
 def _json(body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None) -> Response:
     content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     return Response(content, status, headers=headers, media_type=f"{media}; charset=utf-8")
+
+
+def _wants_sse(request: Request) -> bool:
+    return "text/event-stream" in request.headers.get("accept", "")

@@ -77,7 +77,7 @@ def check_csrf(request: Request, required_headers: tuple[str, ...] = PREFLIGHT_H
 async def read_params(request: Request, max_body_bytes: int) -> GraphQLParams:
     if request.method == "GET":
         query = dict(request.query_params)
-        return _params({
+        return params_of({
             "query": query.get("query"),
             "operationName": query.get("operationName"),
             "variables": _json_param(query, "variables"),
@@ -95,7 +95,7 @@ async def read_params(request: Request, max_body_bytes: int) -> GraphQLParams:
     data = decode_json(body, "request body")
     if not isinstance(data, dict):
         raise bad_request("The request body must be a JSON object (batching is not supported).")
-    return _params(data)
+    return params_of(data)
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -139,7 +139,8 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _params(data: dict[str, Any]) -> GraphQLParams:
+def params_of(data: dict[str, Any]) -> GraphQLParams:
+    """The parameters of a GraphQL-over-HTTP body (or a WebSocket `subscribe` payload)."""
     query, operation_name = data.get("query"), data.get("operationName")
     variables, extensions = data.get("variables"), data.get("extensions")
     document_id = data.get("documentId")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from providers.connections import Connection
 from providers.models import ProviderName
 from resolvers.dispatch import DeliveryPolicy
+from resolvers.live import LivePolicy
 from server.clients import RATE_LIMIT_MAX, SCOPES, AuthSettings, ClientConfig
 from server.connection_settings import parse_connection, resolve_secret
 from server.limits import Limits
@@ -24,7 +25,7 @@ from server.metrics_access import MetricsAccess
 
 CONFIG_ENV = "GATEWAY_CONFIG"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/gateway.db"
-_TOP_KEYS = {"service", "connections", "delivery", "auth", "clients", "limits", "persisted_documents", "federation", "metrics"}
+_TOP_KEYS = {"service", "connections", "delivery", "auth", "clients", "limits", "persisted_documents", "federation", "metrics", "events"}
 _ENVIRONMENTS = ("development", "production")
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -89,6 +90,8 @@ class Settings(BaseModel):
     federation: FederationSettings = FederationSettings()  # what the SDL carries (the [federation] section)
     # Who may scrape /metrics (the [metrics] section; server/metrics_access.py).
     metrics: MetricsAccess = MetricsAccess()
+    # The live-event log and subscriptions (the [events] section).
+    events: LivePolicy = LivePolicy()
 
 
 def sandbox_settings(database_url: str = DEFAULT_DATABASE_URL) -> Settings:
@@ -146,11 +149,12 @@ def parse_settings(data: Mapping[str, Any], environ: Mapping[str, str] = os.envi
     delivery = _parse_delivery(data.get("delivery", {}), problems)
     federation = _model(FederationSettings, data.get("federation", {}), "[federation]", problems)
     metrics = _parse_metrics(data.get("metrics", {}), environ, problems)
+    events = _model(LivePolicy, data.get("events", {}), "[events]", problems)
     if problems:
         raise SettingsError(problems)
     return Settings(
         database_url=service.database_url, sandbox=sandbox, connections=tuple(connections), delivery=delivery,
-        federation=federation, metrics=metrics, **edge,
+        federation=federation, metrics=metrics, events=events, **edge,
     )  # fmt: skip
 
 

@@ -152,6 +152,29 @@ class PersistedDocument(BaseModel):
     created_at: datetime | None = None
 
 
+class OrderEventKind(StrEnum):
+    """What happened to an order, as live subscribers are told."""
+
+    ORDER_RECEIVED = "ORDER_RECEIVED"  # first arrival (webhook or Kombo sync)
+    ORDER_UPDATED = "ORDER_UPDATED"  # intake changed a known order
+    RESULT_RECORDED = "RESULT_RECORDED"  # updateAssessmentResult recorded a result
+    DELIVERY_CHANGED = "DELIVERY_CHANGED"  # a delivery's state changed
+
+
+class OrderEvent(BaseModel):
+    """One entry of the live-event log. `seq` is its place in the log (set by the store)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: OrderEventKind
+    order_id: str  # the global order id
+    connection_id: str
+    provider: ProviderName
+    status: OrderStatus  # the order's status when the event happened
+    at: datetime
+    seq: int = 0
+
+
 class Store(Protocol):
     """Persistence of orders and results. Raises `InvalidInputError` for malformed cursors or counts."""
 
@@ -301,3 +324,20 @@ class Store(Protocol):
         self, *, ids: Sequence[str] = (), body_hashes: Sequence[str] = ()
     ) -> list[PersistedDocument]:
         """Every stored document whose id is in `ids` or whose body hash is in `body_hashes`."""
+
+    async def append_order_events(self, events: Sequence[OrderEvent]) -> list[OrderEvent]:
+        """Append to the live-event log (in log order; with `seq` set); on PostgreSQL every listening
+        instance is notified when the append commits."""
+        ...
+
+    async def order_events_after(
+        self, after: int, connection_ids: Sequence[str] | None, *, until: int | None = None, limit: int = 500
+    ) -> list[OrderEvent]:
+        """Events with `after < seq <= until`, oldest first; only of `connection_ids` (None: all)."""
+        ...
+
+    async def last_order_event_seq(self) -> int: ...
+
+    async def prune_order_events(self, before: datetime) -> int: ...
+
+    async def event_cursor_key(self) -> bytes: ...

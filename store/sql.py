@@ -31,6 +31,7 @@ from providers.errors import InvalidInputError, OrderNotFoundError
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, OrderRef
 from store.cursors import decode_cursor, encode_cursor
 from store.decode import order_or_error, read_result, result_or_error
+from store.events import EventLogStore
 from store.interface import (
     OrderFilter,
     OrderPage,
@@ -64,7 +65,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class SqlStore(OutboxStore):
+class SqlStore(OutboxStore, EventLogStore):
     """The `Store` over one SQLAlchemy async engine (delivery methods: store/outbox.py)."""
 
     def __init__(self, engine: AsyncEngine) -> None:

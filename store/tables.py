@@ -150,3 +150,27 @@ persisted_documents = Table(
     Index("ix_persisted_documents_id", "id"),
     Index("ix_persisted_documents_body_hash", "body_hash"),
 )
+
+# The live-event log: one row per change of an order that subscribers are told about, kept for the
+# retention window. `seq` is the log's order (commit order: appends are serialised).
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("seq", Sequential, primary_key=True, autoincrement=True),
+    Column("kind", Text, nullable=False),
+    Column("order_id", GlobalId, nullable=False),
+    Column("connection_id", Text, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_order_events_at", "at"),
+    sqlite_autoincrement=True,  # never reuse a seq after pruning: cursors stay valid
+)
+
+# One row: the key that makes event cursors opaque (shared by every instance on the store).
+event_log_keys = Table(
+    "event_log_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("cursor_key", Text, nullable=False),
+)

@@ -1,0 +1,121 @@
+"""The live-event log on the SQL store: append (serialised, so `seq` order is commit order), read a
+range for one tenant's connections, prune past the retention window.
+
+On PostgreSQL an append takes a transaction-level advisory lock, so no append with a smaller `seq`
+can commit after one with a larger `seq` (a reader that saw `seq` N never misses N-1 later), and
+sends `pg_notify` in the same transaction: listeners hear of it only once it is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from providers.errors import InvalidInputError
+from store.interface import OrderEvent
+from store.tables import event_log_keys, order_events
+
+NOTIFY_CHANNEL = "assessment_order_events"
+_APPEND_LOCK = 7305182341  # pg_advisory_xact_lock key of event appends
+
+
+class EventLogStore:
+    """Mixed into `SqlStore`."""
+
+    engine: AsyncEngine
+    _event_lock: asyncio.Lock | None = None
+    _cursor_key: bytes | None = None
+
+    @contextlib.asynccontextmanager
+    async def _append_tx(self) -> AsyncIterator[AsyncConnection]:
+        if self.engine.dialect.name == "postgresql":
+            async with self.engine.begin() as conn:
+                await conn.execute(text(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})"))
+                yield conn
+            return
+        if self._event_lock is None:
+            self._event_lock = asyncio.Lock()
+        async with self._event_lock, self.engine.begin() as conn:
+            yield conn
+
+    async def append_order_events(self, events: Sequence[OrderEvent]) -> list[OrderEvent]:
+        if not events:
+            return []
+        appended: list[OrderEvent] = []
+        async with self._append_tx() as conn:
+            for event in events:
+                values = event.model_dump(mode="python", exclude={"seq"})
+                values["kind"], values["provider"] = event.kind.value, event.provider.value
+                values["status"] = event.status.value
+                seq = (await conn.execute(insert(order_events).values(**values))).inserted_primary_key[0]
+                appended.append(event.model_copy(update={"seq": int(seq)}))
+            if conn.dialect.name == "postgresql":
+                payload = json.dumps({"seq": appended[-1].seq})
+                await conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, payload)))
+        return appended
+
+    async def order_events_after(
+        self, after: int, connection_ids: Sequence[str] | None, *, until: int | None = None, limit: int = 500
+    ) -> list[OrderEvent]:
+        c = order_events.c
+        stmt = select(order_events).where(c.seq > after).order_by(c.seq).limit(limit)
+        if until is not None:
+            stmt = stmt.where(c.seq <= until)
+        if connection_ids is not None:
+            stmt = stmt.where(c.connection_id.in_(list(connection_ids)))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [OrderEvent.model_validate(row._asdict()) for row in rows]
+
+    async def last_order_event_seq(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.coalesce(func.max(order_events.c.seq), 0)))).scalar_one())
+
+    async def prune_order_events(self, before: datetime) -> int:
+        async with self.engine.begin() as conn:
+            return int((await conn.execute(delete(order_events).where(order_events.c.at < before))).rowcount)
+
+    async def event_cursor_key(self) -> bytes:
+        if self._cursor_key is None:
+            async with self.engine.connect() as conn:
+                hexed = (await conn.execute(select(event_log_keys.c.cursor_key).limit(1))).scalar_one()
+            self._cursor_key = bytes.fromhex(hexed)
+        return self._cursor_key
+
+
+# --------------------------------------------------------------------------- cursors
+# A cursor is one AES block: the event's seq (8 bytes), its time in ms (6 bytes) and two zero bytes,
+# encrypted with the store's key. It tells a tenant nothing about other tenants' events (not even
+# how many there were), and a forged or altered cursor is refused.
+
+
+def encode_event_cursor(key: bytes, seq: int, at: datetime) -> str:
+    millis = int(at.timestamp() * 1000)
+    block = seq.to_bytes(8, "big") + millis.to_bytes(6, "big") + b"\0\0"
+    encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+    return base64.urlsafe_b64encode(encryptor.update(block) + encryptor.finalize()).decode().rstrip("=")
+
+
+def decode_event_cursor(key: bytes, cursor: str) -> tuple[int, datetime]:
+    """The (seq, time) of a cursor; BAD_USER_INPUT when it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 16:
+        raise InvalidInputError("Malformed cursor.", field="after")
+    decryptor = Cipher(algorithms.AES(key), modes.ECB()).decryptor()
+    block = decryptor.update(raw) + decryptor.finalize()
+    if block[14:] != b"\0\0":
+        raise InvalidInputError("Malformed cursor.", field="after")
+    millis = int.from_bytes(block[8:14], "big")
+    return int.from_bytes(block[:8], "big"), datetime.fromtimestamp(millis / 1000, UTC)
