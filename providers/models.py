@@ -84,6 +84,7 @@ class WarningCode(StrEnum):
     MOVED = "MOVED"
     APPROXIMATED = "APPROXIMATED"
     DEFAULTED = "DEFAULTED"
+    CLEARED = "CLEARED"  # an earlier result's value the newest result leaves out is cleared at the provider
 
 
 class _Model(BaseModel):

@@ -75,6 +75,7 @@ TranslationWarningCode = described(
         "MOVED": "The provider has no field for the value; it was sent in another field (e.g. a TEXT attribute).",
         "APPROXIMATED": "The provider has no exact equivalent; the nearest value was sent.",
         "DEFAULTED": "The provider needs a value the input did not give; a default was sent.",
+        "CLEARED": "An earlier result set this value and this result has none: it is cleared at the provider.",
     },
 )  # fmt: skip
 ErrorCodeEnum = described(

@@ -123,10 +123,23 @@ class LeaseStore:
         if row is None:
             return
         old = Delivery.model_validate_json(row.delivery)
-        unconfirmed = old.model_copy(update={
-            "state": DeliveryState.UNCONFIRMED, "next_attempt_at": until, "updated_at": now,
-            "error_message": "The instance sending it stopped before the outcome was known.",
-        })  # fmt: skip
+        newer = select(results.c.seq).where(
+            results.c.order_id == select(results.c.order_id).where(results.c.seq == row.seq).scalar_subquery(),
+            results.c.seq > row.seq,
+        ).limit(1)
+        if (await conn.execute(newer)).first() is not None:
+            # A newer result replaces it: never send this one again (the newer one goes after the
+            # quarantine, so the provider ends on the newest whatever this request did).
+            unconfirmed = old.model_copy(update={
+                "state": DeliveryState.SUPERSEDED, "next_attempt_at": None, "updated_at": now,
+                "error_message": "The instance sending it stopped before the outcome was known; a newer result "
+                "replaces it.",
+            })  # fmt: skip
+        else:
+            unconfirmed = old.model_copy(update={
+                "state": DeliveryState.UNCONFIRMED, "next_attempt_at": until, "updated_at": now,
+                "error_message": "The instance sending it stopped before the outcome was known.",
+            })  # fmt: skip
         await conn.execute(
             update(results).where(results.c.seq == row.seq)
             .values(**delivery_row(unconfirmed), claimed_by=None, claim_until=None)
