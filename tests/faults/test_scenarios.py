@@ -1,0 +1,41 @@
+"""Fault scenarios with real processes, a fake provider over loopback and a PostgreSQL cluster of the
+test's own, with and without a busy loop per core: for every order nothing is lost, no two writes
+overlap, the provider ends on the newest result, nothing is FAILED, every repeat is counted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.faults.cluster import PgCluster, require_tools
+from tests.faults.harness import harness, starved
+from tests.faults.scenarios import REDUCED, SCENARIOS
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[PgCluster]:
+    require_tools()
+    own = PgCluster()
+    try:
+        own.start()
+        yield own
+    finally:
+        own.destroy()
+
+
+@pytest.mark.parametrize("starve", [False, True], ids=["idle", "starved"])
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_scenario_keeps_every_order(cluster: PgCluster, tmp_path: Path, name: str, starve: bool) -> None:
+    async with harness(cluster, tmp_path) as world:
+        with starved(starve):
+            outcome = await SCENARIOS[name](world, REDUCED)
+    assert outcome.problems == [], outcome.explain()
+    figures = outcome.figures
+    assert figures.results >= figures.orders > 0 and figures.applications >= figures.orders
+    if name == "429 storm":
+        assert figures.max_burst is not None and figures.max_burst <= 2, outcome.explain()
+        assert not [a for a in outcome.answers if a.endswith("PROVIDER_UNAVAILABLE")], outcome.explain()
