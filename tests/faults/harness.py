@@ -212,7 +212,9 @@ def _all_newest_delivered(rows: list[Any], orders: int) -> bool:
     newest: dict[str, Any] = {}
     for row in rows:
         newest[row.order_id] = row
-    return len(newest) == orders and all(Delivery.model_validate_json(r.delivery).state == "DELIVERED" for r in newest.values())
+    return len(newest) == orders and all(
+        Delivery.model_validate_json(r.delivery).state == "DELIVERED" for r in newest.values()
+    )
 
 
 def sigterm(service: Service) -> None:
@@ -222,7 +224,11 @@ def sigterm(service: Service) -> None:
 @contextmanager
 def starved(enabled: bool) -> Iterator[None]:
     """A busy-loop process per core beside the service while the block runs."""
-    loops = [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(os.cpu_count() or 1)] if enabled else []
+    loops = (
+        [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(os.cpu_count() or 1)]
+        if enabled
+        else []
+    )
     try:
         yield
     finally:

@@ -82,12 +82,16 @@ def judge(rows: list[Any], orders: list[tuple[str, str]], record: Any, caller: A
         state = Delivery.model_validate_json(row.delivery).state if row is not None else None
         if row is None or state != "DELIVERED" or held != _sent_summary(row):
             figures.lost += 1
-            problems.append(f"order {provider_id}: newest {None if row is None else _sent_summary(row)} {state}, provider holds {held}")
+            problems.append(
+                f"order {provider_id}: newest {None if row is None else _sent_summary(row)} {state}, provider holds {held}"
+            )
         applied = [_index(s) for s in record.applications.get(provider_id, [])]
         if applied != sorted(applied):
             figures.out_of_order += 1
             problems.append(f"order {provider_id}: applied out of order {applied}")
-    figures.internal_errors = sum(n for answer, n in caller.answers.items() if answer.startswith("INTERNAL_SERVER_ERROR"))
+    figures.internal_errors = sum(
+        n for answer, n in caller.answers.items() if answer.startswith("INTERNAL_SERVER_ERROR")
+    )
     if figures.overlaps:
         problems.append(f"{figures.overlaps} overlapping writes, first: {record.overlaps[:3]}")
     if figures.unseen_duplicates:
