@@ -88,15 +88,16 @@ async def answer_after_timeout(h: Harness, size: Size) -> Outcome:
 
 
 async def sigterm_past_grace(h: Harness, size: Size) -> Outcome:
-    """SIGTERM while writes take longer than the shutdown grace period; a new instance starts at once."""
+    """Two instances; the one taking the writes gets SIGTERM while they take longer than its shutdown
+    grace period; the other one carries on."""
     h.fake.behaviour.latency = size.latency * 2.5
     await h.prepare(size.orders)
-    first = await h.start("first")
+    first, second = await h.start("first"), await h.start("second")
     h.use(first)
     async with h.load(size.per_order) as load:
         await h.until(_in_flight(h, max(3, size.orders // 3)))
         sigterm(first)
-        h.use(await h.start("second"))
+        h.use(second)
         ended = time.monotonic()
         await load
     return await h.settle(ended)
