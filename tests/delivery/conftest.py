@@ -65,6 +65,19 @@ async def control(sandboxes: Sandboxes) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+class ManualClock:
+    """A monotonic clock that moves only when the test says so (sandbox fault windows, guards)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 8.0) -> Any:
     """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
