@@ -5,8 +5,8 @@
 Real `python app.py` processes, a fake StackOne-shaped provider on a loopback port and a PostgreSQL
 cluster of the benchmark's own (initdb into a temp dir, FAULTS_PG_BIN names PostgreSQL's bin
 directory, default /usr/lib/postgresql/15/bin). `--full` runs 300 orders x 2 results with a 2 s
-provider latency and an 8 s store outage (the test suite runs the reduced size: 30 orders x 2, 1 s,
-4 s). "starved" runs a busy-loop process per core beside the service. Exit status 1 when any
+provider latency and an 8 s store outage (the test suite runs the reduced size, starved only: 20 orders x
+2, 1 s, 4 s). "starved" runs a busy-loop process per core beside the service. Exit status 1 when any
 scenario broke a property (the problems are printed under the table).
 """
 

@@ -21,7 +21,7 @@ class Size:
     storm: float  # seconds of the 429 storm
 
 
-REDUCED = Size(orders=30, per_order=2, latency=1.0, outage=4.0, storm=3.0)
+REDUCED = Size(orders=20, per_order=2, latency=1.0, outage=4.0, storm=3.0)
 FULL = Size(orders=300, per_order=2, latency=2.0, outage=8.0, storm=8.0)
 
 
