@@ -90,7 +90,8 @@ async def answer_after_timeout(h: Harness, size: Size) -> Outcome:
 async def sigterm_past_grace(h: Harness, size: Size) -> Outcome:
     """Two instances; the one taking the writes gets SIGTERM while they take longer than its shutdown
     grace period; the other one carries on."""
-    h.fake.behaviour.latency = size.latency * 2.5
+    h.fake.behaviour.latency = size.latency * 2.5  # > the grace period (1 s), < the whole-call timeout
+    h.connection["timeout_seconds"] = h.fake.behaviour.latency + 2
     await h.prepare(size.orders)
     first, second = await h.start("first"), await h.start("second")
     h.use(first)
