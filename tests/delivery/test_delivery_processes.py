@@ -46,6 +46,17 @@ async def states(database_url: str) -> dict[str, int]:
     return {state: int(count) for state, count in rows}
 
 
+async def post_with_retries(http: httpx.AsyncClient, url: str, body: dict[str, Any]) -> Any:
+    """As a caller with an idempotency key does: the same request again when the connection broke
+    (e.g. a kept-alive connection the server closed just as it was reused, on a starved machine)."""
+    for _ in range(4):
+        try:
+            return (await http.post(url, json=body)).json()
+        except httpx.TransportError:
+            await asyncio.sleep(0.2)
+    return (await http.post(url, json=body)).json()
+
+
 async def wait_for(check: Any, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not await check():
@@ -107,7 +118,7 @@ async def test_two_processes_share_500_results_under_random_faults(pg_url: str, 
                 async def write(n: int, via: int) -> str:
                     async with gate:
                         body = {"query": WRITE, "variables": {"input": result_input(order_ids[n], n)}}
-                        answer = (await http.post(f"{services[via].url}/graphql", json=body)).json()
+                        answer = await post_with_retries(http, f"{services[via].url}/graphql", body)
                     assert "errors" not in answer, answer
                     return str(answer["data"]["updateAssessmentResult"]["result"]["id"])
 
