@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from providers.connections import Connection
 from providers.models import Delivery
 from providers.stackone.mapping import order_from_stackone
 from sandbox import SANDBOX_CREDENTIALS, StackOneSandbox
@@ -120,6 +121,12 @@ class Harness:
                 self.orders.append((order.global_id, order.provider_order_id))
         finally:
             await store.close()
+
+    def quarantine(self, seconds: float) -> None:
+        """After an outcome the service could not see, nothing is sent for the order this long: set
+        it just past the provider's longest processing time here (where connections have it)."""
+        if "quarantine_seconds" in Connection.model_fields:
+            self.connection["quarantine_seconds"] = seconds
 
     def config(self) -> Path:
         creds = SANDBOX_CREDENTIALS["stackone"]

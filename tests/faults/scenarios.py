@@ -32,6 +32,7 @@ def _in_flight(h: Harness, at_least: int) -> Callable[[], bool]:
 async def kill_9_mid_call(h: Harness, size: Size) -> Outcome:
     """One instance is killed with SIGKILL while writes are in flight; a fresh one takes over."""
     h.fake.behaviour.latency = size.latency
+    h.quarantine(size.latency + 1)
     await h.prepare(size.orders)
     first = await h.start("first")
     h.use(first)
@@ -47,6 +48,7 @@ async def kill_9_mid_call(h: Harness, size: Size) -> Outcome:
 async def two_instances_kill_one(h: Harness, size: Size) -> Outcome:
     """Two instances on one PostgreSQL share the load; one is killed with SIGKILL mid-call."""
     h.fake.behaviour.latency = size.latency
+    h.quarantine(size.latency + 1)
     await h.prepare(size.orders)
     first, second = await h.start("first"), await h.start("second")
     h.use(first, second)
@@ -63,6 +65,7 @@ async def store_outage(h: Harness, size: Size) -> Outcome:
     """PostgreSQL is stopped (`-m immediate`) while writes are in flight and callers keep writing; the
     service runs on and is not restarted."""
     h.fake.behaviour.latency = 0.3
+    h.quarantine(1.3)
     await h.prepare(size.orders)
     h.use(await h.start("only"))
     async with h.load(size.per_order) as load:
@@ -80,6 +83,7 @@ async def answer_after_timeout(h: Harness, size: Size) -> Outcome:
     still applies it); later writes are fast."""
     h.connection["timeout_seconds"] = 1.5
     h.fake.behaviour.first_latency, h.fake.behaviour.latency = 2.5, 0.05
+    h.quarantine(3.5)
     await h.prepare(size.orders)
     h.use(await h.start("only"))
     async with h.load(size.per_order) as load:
@@ -92,6 +96,7 @@ async def sigterm_past_grace(h: Harness, size: Size) -> Outcome:
     grace period; the other one carries on."""
     h.fake.behaviour.latency = size.latency * 2.5  # > the grace period (1 s), < the whole-call timeout
     h.connection["timeout_seconds"] = h.fake.behaviour.latency + 2
+    h.quarantine(h.fake.behaviour.latency + 1)
     await h.prepare(size.orders)
     first, second = await h.start("first"), await h.start("second")
     h.use(first)
@@ -107,6 +112,7 @@ async def sigterm_past_grace(h: Harness, size: Size) -> Outcome:
 async def rate_limit_storm(h: Harness, size: Size) -> Outcome:
     """Every write is refused with 429 (Retry-After 0.5 s) for a while; then the provider recovers."""
     h.fake.behaviour.latency, h.fake.behaviour.retry_after = 0.05, 0.5
+    h.quarantine(1)
     await h.prepare(size.orders)
     h.use(await h.start("only"))
     h.fake.behaviour.storm_until = time.monotonic() + size.storm
