@@ -148,6 +148,14 @@ class Harness:
         """Callers go to these services from now on."""
         self.caller.urls[:] = [s.url for s in services]
 
+    async def probe(self, path: str) -> int:
+        """The HTTP status of `path` on the first service callers use (0: no answer)."""
+        try:
+            async with httpx.AsyncClient(timeout=10) as http:
+                return (await http.get(f"{self.caller.urls[0]}{path}")).status_code
+        except httpx.TransportError:
+            return 0
+
     @asynccontextmanager
     async def load(self, per_order: int, parallel: int = 24) -> AsyncIterator[asyncio.Task[None]]:
         """Results 1..per_order for every order (in turn per order, orders concurrently) in a task."""

@@ -43,7 +43,7 @@ class Outcome:
 def sends_of(delivery: Delivery) -> int:
     """Requests that left the service for a result (`sends` where the service counts them)."""
     sends = getattr(delivery, "sends", None)
-    return int(sends) if sends is not None else delivery.attempts
+    return int(sends) if sends is not None else max(1, delivery.attempts)
 
 
 def _sent_summary(row: Any) -> str | None:
@@ -71,7 +71,7 @@ def judge(rows: list[Any], orders: list[tuple[str, str]], record: Any, caller: A
                       and v.summary == _sent_summary(row))  # fmt: skip
         figures.applications += applied
         figures.duplicates += max(0, applied - 1)
-        if applied > max(1, sends_of(delivery)):
+        if applied > sends_of(delivery):
             figures.unseen_duplicates += 1
         if delivery.state == "FAILED":
             figures.failed += 1

@@ -71,11 +71,16 @@ async def store_outage(h: Harness, size: Size) -> Outcome:
     async with h.load(size.per_order) as load:
         await h.until(_in_flight(h, 3))
         await asyncio.to_thread(h.cluster.stop)
-        await asyncio.sleep(size.outage)  # callers keep writing meanwhile
+        await asyncio.sleep(size.outage / 2)  # callers keep writing meanwhile
+        ready, health = await h.probe("/ready"), await h.probe("/health")
+        await asyncio.sleep(size.outage / 2)
         await asyncio.to_thread(h.cluster.start)
         ended = time.monotonic()
         await load
-    return await h.settle(ended)
+    outcome = await h.settle(ended)
+    if (ready, health) != (503, 200):
+        outcome.problems.append(f"during the outage /ready said {ready} (want 503), /health {health} (want 200)")
+    return outcome
 
 
 async def answer_after_timeout(h: Harness, size: Size) -> Outcome:
