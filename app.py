@@ -33,6 +33,7 @@ from server.edge import Edge
 from server.graphql import GraphQLView
 from server.persisted import load_configured_documents
 from server.poller import Poller
+from server.ready import ready_route
 from server.settings import Settings, SettingsError, load_settings
 from server.webhooks import webhook_routes
 from store import Store, create_store
@@ -187,6 +188,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     routes = [
         Route("/", lambda request: RedirectResponse("/graphql")),
         Route("/health", health),
+        Route("/ready", ready_route(lambda: holder["services"].context)),
         Route("/graphql", view, methods=["GET", "POST"]),
         *webhook_routes(lambda: holder["services"].context),
     ]

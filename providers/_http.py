@@ -47,9 +47,19 @@ def provider_errors(provider: ProviderName) -> Iterator[None]:
     try:
         yield
     except httpx.TimeoutException as exc:
-        raise ProviderUnavailableError(f"{provider.value} timed out", provider=provider) from exc
+        raise _unavailable(f"{provider.value} timed out", provider, exc) from exc
     except httpx.TransportError as exc:
-        raise ProviderUnavailableError(f"{provider.value} is unreachable", provider=provider) from exc
+        raise _unavailable(f"{provider.value} is unreachable", provider, exc) from exc
+
+
+# Failures that happen before the request can have left: the provider never saw it.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol, httpx.ProxyError)
+
+
+def _unavailable(message: str, provider: ProviderName, exc: Exception) -> ProviderUnavailableError:
+    error = ProviderUnavailableError(message, provider=provider)
+    error.ambiguous = not isinstance(exc, _NOT_SENT)
+    return error
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
@@ -83,7 +93,10 @@ def raise_for_provider(
             provider_code=provider_code,
             retry_after=retry_after_seconds(response),
         )
-    raise error(message, provider=provider, status=status, provider_code=provider_code)
+    raised = error(message, provider=provider, status=status, provider_code=provider_code)
+    # A gateway that gave up waiting (502/504): the provider may still apply the write.
+    raised.ambiguous = error is ProviderUnavailableError and status in (502, 504)
+    raise raised
 
 
 def _by_class(status: int) -> type[DomainError]:

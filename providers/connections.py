@@ -41,3 +41,6 @@ class Connection(BaseModel):
     connect_timeout_seconds: float | None = None
     read_timeout_seconds: float | None = None
     max_in_flight: int | None = None  # per instance
+    # After an outcome that could not be seen, nothing is sent for the order for this long (seconds);
+    # None takes the provider's documented maximum processing time (DEFAULT_LIMITS).
+    quarantine_seconds: float | None = None

@@ -9,7 +9,8 @@ DomainError
 ├── ProviderRateLimitedError     PROVIDER_RATE_LIMITED (+ retryAfter)   retryable
 ├── ProviderUnavailableError     PROVIDER_UNAVAILABLE                   retryable
 ├── ProviderBadResponseError     PROVIDER_BAD_RESPONSE                  retryable
-└── UnsupportedByProviderError   UNSUPPORTED_BY_PROVIDER
+├── UnsupportedByProviderError   UNSUPPORTED_BY_PROVIDER
+└── ServiceUnavailableError      SERVICE_UNAVAILABLE (the store is unreachable)  retryable
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class ErrorCode(StrEnum):
     REQUEST_RATE_LIMITED = "REQUEST_RATE_LIMITED"
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
     INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
+    # The service's own store is unreachable (an outage, not a bug): retry later.
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    # A stored record that no longer decodes (the delivery is FAILED with this code).
+    STORED_RECORD_INVALID = "STORED_RECORD_INVALID"
 
 
 class DomainError(Exception):
@@ -65,6 +70,9 @@ class DomainError(Exception):
     code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_SERVER_ERROR
     # A delivery that failed with this error is retried later (the provider may take it then).
     retryable: ClassVar[bool] = False
+    # The request may have reached the provider and been applied (timeout, connection dropped after
+    # sending): the outcome is unknown, the order is quarantined before anything is sent again.
+    ambiguous: bool = False
 
     def __init__(
         self,
@@ -144,3 +152,11 @@ class ProviderBadResponseError(DomainError):
 
 class UnsupportedByProviderError(DomainError):
     code = ErrorCode.UNSUPPORTED_BY_PROVIDER
+
+
+class ServiceUnavailableError(DomainError):
+    """The service's store is unreachable (connection refused or reset, timeout, I/O, serialization)."""
+
+    code = ErrorCode.SERVICE_UNAVAILABLE
+    retryable = True
+    retry_after: float = 5.0

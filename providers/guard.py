@@ -4,8 +4,10 @@ A `ConnectionGuard` is asked for a slot before a write (`try_reserve`) and runs 
 (`run`): the whole call is bounded by a deadline, the outcome feeds the breaker. The breaker opens
 after `failure_threshold` retryable failures in a row, stays open for `cooldown_seconds`, then lets
 one probe through (half open): its success closes the breaker, its failure opens it again. A 429
-pauses the connection for its `Retry-After`. While a guard gives no slot, writes stay queued in the
-store. State is per instance (in memory): each instance protects the provider from itself.
+pauses the connection for its `Retry-After`; when the pause ends one probe write goes first, and
+each success then widens the window of writes in flight by one (slow start) up to the cap. While a
+guard gives no slot, writes stay queued in the store. State is per instance (in memory): each
+instance protects the provider from itself.
 """
 
 from __future__ import annotations
@@ -34,14 +36,19 @@ class Limits:
     read: float
     call: float  # the whole call, connect to last byte
     max_in_flight: int
+    # After an outcome we could not see, nothing is sent for the order for this long: the longest
+    # the provider may still be processing a request it received (its documented maximum).
+    quarantine: float = 60.0
 
 
-# StackOne retries a rate-limited ATS itself for up to 60 s before answering 408, so its read
-# timeout is longer; Kombo refuses more than ~30 concurrent actions per integration.
+# StackOne's request lifetime is 60 s (it retries a rate-limited ATS itself, then answers 408), so its
+# read timeout outlasts it and a slow answer is still seen. Kombo and Unified.to document no maximum;
+# both write through to the ATS, and 60 s is taken as theirs. Kombo refuses more than ~30 concurrent
+# actions per integration. The quarantine after an unseen outcome is that maximum.
 DEFAULT_LIMITS: dict[ProviderName, Limits] = {
-    ProviderName.STACKONE: Limits(connect=5.0, read=65.0, call=70.0, max_in_flight=20),
-    ProviderName.KOMBO: Limits(connect=5.0, read=30.0, call=35.0, max_in_flight=25),
-    ProviderName.UNIFIED_TO: Limits(connect=5.0, read=30.0, call=35.0, max_in_flight=20),
+    ProviderName.STACKONE: Limits(connect=5.0, read=65.0, call=70.0, max_in_flight=20, quarantine=60.0),
+    ProviderName.KOMBO: Limits(connect=5.0, read=65.0, call=70.0, max_in_flight=25, quarantine=60.0),
+    ProviderName.UNIFIED_TO: Limits(connect=5.0, read=65.0, call=70.0, max_in_flight=20, quarantine=60.0),
 }
 
 
@@ -54,6 +61,7 @@ def limits_for(connection: Connection) -> Limits:
         read=min(connection.read_timeout_seconds or base.read, call),
         call=call,
         max_in_flight=connection.max_in_flight or base.max_in_flight,
+        quarantine=base.quarantine if connection.quarantine_seconds is None else connection.quarantine_seconds,
     )
 
 
@@ -89,6 +97,7 @@ class ConnectionGuard:
         self.opened_at: float | None = None
         self.paused_until = 0.0
         self.probing = False
+        self.window = limits.max_in_flight  # writes allowed in flight now (1 after a 429, then +1 per success)
         self._freed = asyncio.Event()
 
     @property
@@ -107,12 +116,17 @@ class ConnectionGuard:
             wait = max(wait, self.opened_at + self.cooldown_seconds - now)
         return wait
 
+    @property
+    def paused(self) -> bool:
+        """A 429 (or 408 with Retry-After) holds the connection back right now."""
+        return self.paused_until > self.clock()
+
     def free_slots(self) -> int:
         if self.wait_seconds() > 0:
             return 0
         if self.state is BreakerState.HALF_OPEN:
             return 0 if self.probing else 1
-        return max(0, self.limits.max_in_flight - self.in_flight)
+        return max(0, min(self.window, self.limits.max_in_flight) - self.in_flight)
 
     def try_reserve(self, *, force: bool = False) -> bool:
         """Take a slot when one is free; `force` ignores the breaker and pause (not the cap)."""
@@ -157,9 +171,11 @@ class ConnectionGuard:
                 result = await call()
         except TimeoutError:
             self._failed(None)
-            raise ProviderUnavailableError(
+            error = ProviderUnavailableError(
                 f"{self.provider.value} did not answer within {self.limits.call:g} s", provider=self.provider
-            ) from None
+            )
+            error.ambiguous = True  # the request may be with the provider still
+            raise error from None
         except DomainError as error:
             self._failed(error)
             raise
@@ -172,13 +188,25 @@ class ConnectionGuard:
         finally:
             self.release()
 
+    async def bounded(self, call: Awaitable[T]) -> T:
+        """A read outside the slots (reconciling), within the whole-call timeout."""
+        try:
+            async with asyncio.timeout(self.limits.call):
+                return await call
+        except TimeoutError:
+            raise ProviderUnavailableError(
+                f"{self.provider.value} did not answer within {self.limits.call:g} s", provider=self.provider
+            ) from None
+
     def _succeeded(self) -> None:
         self.failures, self.opened_at, self.probing = 0, None, False
+        self.window = min(self.limits.max_in_flight, self.window + 1)
 
     def _failed(self, error: DomainError | None) -> None:
         self.probing = False
         if isinstance(error, ProviderRateLimitedError):
             self.paused_until = max(self.paused_until, self.clock() + (error.retry_after or 1.0))
+            self.window = 1  # after the pause: one probe first, then slow start
             return
         if error is not None and not error.retryable:
             self._succeeded()  # the provider answered: it is up

@@ -51,7 +51,10 @@ class DeliveryState(StrEnum):
     background deliverer tries again at `next_attempt_at`. DELIVERED: the provider accepted it.
     FAILED: the provider refused it (not retried automatically). CANCELLED: cancelled before delivery.
     SUPERSEDED: a newer result for the same order was recorded before this one was delivered (writes
-    set absolute state, so only the newest is sent).
+    set absolute state, so only the newest is sent). UNCONFIRMED: a request left the service but its
+    outcome is unknown (timeout, dropped connection, shutdown or crash mid-call); the order is fenced
+    until `next_attempt_at` (the quarantine), then reconciled by reading the provider where it can be
+    read, else sent again.
     """
 
     PENDING = "PENDING"
@@ -60,6 +63,7 @@ class DeliveryState(StrEnum):
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
     SUPERSEDED = "SUPERSEDED"
+    UNCONFIRMED = "UNCONFIRMED"
 
 
 class _Model(BaseModel):
@@ -176,6 +180,8 @@ class TranslationWarning(_Model):
 class Delivery(_Model):
     state: DeliveryState
     attempts: int = 0
+    sends: int = 0  # requests that left the service (an attempt that never sent does not count)
+    reconciled: bool = False  # DELIVERED because reading the provider showed the write had landed
     provider_status_code: int | None = None
     provider_message: str | None = None
     provider_warnings: tuple[str, ...] = ()

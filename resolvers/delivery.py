@@ -1,9 +1,10 @@
-"""Delivering recorded results: one attempt, the retry schedule, retry-now, cancel, the due queue.
+"""Delivering recorded results: retry-now, cancel, the due queue (one attempt: resolvers/attempt.py).
 
-Every attempt runs under a claim (the order's lease, store/outbox.py), so no two writes for one
-order are ever in flight at once, on any instance. A retryable failure (`DomainError.retryable`:
-timeouts, connection errors, 5xx, 429/408, malformed answers) leaves the delivery RETRYING with
-its next attempt time; any other refusal is FAILED and waits for a person (`retryDelivery`).
+Every attempt runs under a fenced claim (the order's lease, store/leases.py), so no two writes for
+one order are ever in flight at once, on any instance. A retryable failure (`DomainError.retryable`:
+5xx, 429/408, refused connections, malformed answers, the store unavailable) leaves the delivery
+RETRYING with its next attempt time; an outcome that could not be seen is UNCONFIRMED and
+quarantined; any other refusal is FAILED and waits for a person (`retryDelivery`).
 """
 
 from __future__ import annotations
@@ -12,24 +13,17 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from providers.errors import DomainError, ErrorCode, InvalidInputError, OrderNotFoundError, ResultConflictError
-from providers.models import AssessmentOrder, AssessmentResult, Delivery, DeliveryState
-from providers.protocol import PreparedWrite, WriteOutcome
+from providers.errors import InvalidInputError, OrderNotFoundError, ResultConflictError
+from providers.models import AssessmentOrder, AssessmentResult, DeliveryState
+from resolvers.attempt import Attempted, attempt, prepared_of
 from resolvers.context import AppContext
-from resolvers.merge import merge_delivered
 from store.interface import DeliveryPage, DeliveryRecord
 
 log = logging.getLogger("gateway.delivery")
+__all__ = ["Attempted", "DeliveryView", "attempt", "prepared_of"]
 
-WAITING = (DeliveryState.PENDING, DeliveryState.RETRYING)
+WAITING = (DeliveryState.PENDING, DeliveryState.RETRYING, DeliveryState.UNCONFIRMED)
 RETRIABLE_NOW = (DeliveryState.FAILED, DeliveryState.RETRYING)
-
-
-@dataclass(frozen=True)
-class Attempted:
-    delivery: Delivery
-    order: AssessmentOrder | None  # the merged order when delivered
-    error: BaseException | None = None
 
 
 @dataclass(frozen=True)
@@ -38,73 +32,6 @@ class DeliveryView:
 
     order: AssessmentOrder
     result: AssessmentResult
-
-
-def prepared_of(record: DeliveryRecord) -> PreparedWrite:
-    if record.prepared is not None:
-        return PreparedWrite.model_validate(record.prepared)
-    return PreparedWrite(body=record.request_body)  # recorded before migration 0004
-
-
-async def attempt(ctx: AppContext, record: DeliveryRecord) -> Attempted:
-    """Send a claimed delivery once, in the slot reserved for it, and store the outcome; then wake
-    the deliverer (a slot and the order are free: more may be due)."""
-    try:
-        return await _attempt(ctx, record)
-    finally:
-        ctx.dispatch.wake()
-
-
-async def _attempt(ctx: AppContext, record: DeliveryRecord) -> Attempted:
-    ref, result = record.ref, record.result
-    connection = ctx.connections[ref.connection_id]
-    guard, holder = ctx.dispatch.guard(connection), ctx.dispatch.instance_id
-    attempts = result.delivery.attempts + 1
-    prepared = prepared_of(record)
-    order: AssessmentOrder | None = None
-
-    async def send() -> WriteOutcome:
-        nonlocal order
-        order = (await ctx.store.get_orders([ref])).get(ref)
-        if order is None:
-            raise OrderNotFoundError("No such assessment order.")
-        return await ctx.adapter_for(ref).send_result(order, prepared)
-
-    try:
-        outcome = await guard.run(send)
-    except DomainError as error:
-        failed = _after_failure(ctx, attempts, error)
-        stored = await ctx.store.finish_attempt(ref, result.id, failed, None, holder)
-        log.info("delivery %s attempt %d: %s (%s)", result.id, attempts, error.code.value, stored.state.value)
-        return Attempted(stored, None, error)
-    except Exception as exc:  # a bug: recorded as FAILED so it is visible and can be retried by hand
-        log.exception("delivery %s attempt %d failed unexpectedly", result.id, attempts)
-        failed = Delivery(
-            state=DeliveryState.FAILED, attempts=attempts, error_code=ErrorCode.INTERNAL_SERVER_ERROR.value,
-            error_message="Unexpected error.", updated_at=ctx.clock(),
-        )  # fmt: skip
-        return Attempted(await ctx.store.finish_attempt(ref, result.id, failed, None, holder), None, exc)
-    done = ctx.clock()
-    assert order is not None
-    delivered = Delivery(
-        state=DeliveryState.DELIVERED, attempts=attempts, provider_status_code=outcome.status_code,
-        provider_message=outcome.message, provider_warnings=outcome.provider_warnings, updated_at=done,
-    )  # fmt: skip
-    merged = merge_delivered(order, result.update, prepared, outcome, done)
-    await ctx.store.finish_attempt(ref, result.id, delivered, merged, holder)
-    return Attempted(delivered, merged)
-
-
-def _after_failure(ctx: AppContext, attempts: int, error: DomainError) -> Delivery:
-    now = ctx.clock()
-    base = Delivery(
-        state=DeliveryState.FAILED, attempts=attempts, provider_status_code=error.status,
-        error_code=error.code.value, error_message=error.message, updated_at=now,
-    )  # fmt: skip
-    if not error.retryable:
-        return base
-    wait = ctx.dispatch.backoff(attempts, getattr(error, "retry_after", None))
-    return base.model_copy(update={"state": DeliveryState.RETRYING, "next_attempt_at": now + wait})
 
 
 async def deliver_within_deadline(ctx: AppContext, order: AssessmentOrder, record: DeliveryRecord) -> DeliveryView:
@@ -223,6 +150,7 @@ async def _attempt_claimed(ctx: AppContext, record: DeliveryRecord) -> Attempted
     policy = ctx.dispatch.policy  # the wait eats into the claim's margin: stay well inside it
     if not await guard.reserve(min(policy.mutation_deadline_seconds, policy.lease_margin_seconds / 2)):
         holder = ctx.dispatch.instance_id
-        await ctx.store.finish_attempt(record.ref, record.result.id, record.result.delivery, None, holder)
+        delivery = record.result.delivery
+        await ctx.store.finish_attempt(record.ref, record.result.id, delivery, None, holder, record.token)
         return None
     return await attempt(ctx, record)

@@ -56,6 +56,7 @@ class Dispatch:
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     rng: random.Random = field(default_factory=random.Random)
     wake: Callable[[], None] = lambda: None  # the background deliverer sets this to wake itself
+    delivering: Callable[[], bool] = lambda: False  # the background deliverer's loop is running
 
     def guard(self, connection: Connection) -> ConnectionGuard:
         guard = self.guards.get(connection.id)
@@ -68,10 +69,13 @@ class Dispatch:
         return guard
 
     def claim(self, now: datetime, connections: list[Connection]) -> DeliveryClaim:
-        """A claim that outlives the slowest of these connections' calls by the lease margin."""
-        longest = max((limits_for(c).call for c in connections), default=0.0)
+        """A claim that outlives the slowest of these connections' calls by the lease margin (each
+        attempt extends its own lease just before sending, and while the call runs)."""
+        limits = [limits_for(c) for c in connections]
+        longest = max((limit.call for limit in limits), default=0.0)
+        quarantine = max((limit.quarantine for limit in limits), default=0.0)
         lease = timedelta(seconds=longest + self.policy.lease_margin_seconds)
-        return DeliveryClaim(holder=self.instance_id, now=now, lease_until=now + lease)
+        return DeliveryClaim(holder=self.instance_id, now=now, lease_until=now + lease, quarantine_seconds=quarantine)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)

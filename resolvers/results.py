@@ -62,24 +62,26 @@ async def update_assessment_result(
     )  # fmt: skip
     claim = ctx.dispatch.claim(now, [connection]) if reserved else None
     body, prepared_json = prepared.body, prepared.model_dump(mode="json")
-    leased, taken = False, False
+    leased: int | None = None
+    taken = False
     try:
         leased = await ctx.store.record_delivery(ref, result, body, prepared_json, claim)
     except IdempotencyKeyTaken:  # the same key arrived at the same moment (here or on another instance)
         taken = True
     finally:
-        if reserved and not leased:
+        if reserved and leased is None:
             guard.unreserve()
     if taken:
         assert key is not None
         earlier = await ctx.store.find_by_idempotency_key(ref, key)
         assert earlier is not None
         return await _repeat(ctx, order, earlier, update)
-    if not leased:  # queued: another write for the order is in flight, or the connection is held back
+    if leased is None:  # queued: another write for the order is in flight, or the connection is held back
         ctx.dispatch.wake()
         return ResultWritten(order, result)
     record = DeliveryRecord(
-        ref=ref, result=result, prepared=prepared_json, request_body=body, claimed_by=ctx.dispatch.instance_id
+        ref=ref, result=result, prepared=prepared_json, request_body=body, claimed_by=ctx.dispatch.instance_id,
+        token=leased,
     )
     return _written(await deliver_within_deadline(ctx, order, record))
 
@@ -103,9 +105,12 @@ def _pending(now: object) -> Delivery:
 def _queued(guard: ConnectionGuard, now: object) -> Delivery:
     """A write the connection guard holds back: due when the breaker lets writes through again."""
     wait = guard.wait_seconds()
-    if wait > 0:
-        message = f"{guard.provider.value} is failing or rate-limiting; the write is queued."
-        code: str | None = ErrorCode.PROVIDER_UNAVAILABLE.value
+    if guard.paused:
+        message = f"{guard.provider.value} asked us to slow down (429); the write is queued."
+        code: str | None = ErrorCode.PROVIDER_RATE_LIMITED.value
+    elif wait > 0:
+        message = f"{guard.provider.value} is failing; the write is queued."
+        code = ErrorCode.PROVIDER_UNAVAILABLE.value
     else:
         message, code = f"{guard.in_flight} writes are in flight on this connection; the write is queued.", None
     due = now + timedelta(seconds=wait)  # type: ignore[operator]

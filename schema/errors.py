@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from providers.errors import DomainError, ErrorCode
+from store.outage import as_service_unavailable
 
 log = logging.getLogger("gateway.graphql")
 
@@ -26,8 +27,8 @@ def code_for(error: GraphQLError) -> ErrorCode | None:
     original = innermost(error)
     if isinstance(original, DomainError):
         return original.code
-    if original is not None:
-        return None
+    if original is not None:  # a store outage is coded; anything else is a bug
+        return ErrorCode.SERVICE_UNAVAILABLE if as_service_unavailable(original) else None
     if error.message.startswith("Syntax Error"):
         return ErrorCode.GRAPHQL_PARSE_FAILED
     if error.message.startswith("Variable '$"):
@@ -53,6 +54,11 @@ class CodedErrors(SchemaExtension):
                 "Unexpected error.", nodes=error.nodes, path=error.path,
                 extensions={"code": ErrorCode.INTERNAL_SERVER_ERROR.value},
             )  # fmt: skip
+        if original is not None and not isinstance(original, DomainError):  # a store outage
+            log.warning("store unavailable at %s: %r", error.path, original)
+            outage = as_service_unavailable(original)
+            assert outage is not None
+            return GraphQLError(outage.message, nodes=error.nodes, path=error.path, extensions=outage.extensions)
         if isinstance(original, DomainError):
             log.info("%s at %s: %s", code.value, error.path, original.message)
             extensions = {**original.extensions, **(error.extensions or {})}

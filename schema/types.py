@@ -98,7 +98,14 @@ class TranslationWarning:
 @strawberry.type(description="The state of a result's delivery to the provider.")
 class Delivery:
     state: DeliveryState
-    attempts: int
+    attempts: int = strawberry.field(description="Attempts made, whether or not a request was sent.")
+    sends: int = strawberry.field(
+        description="Requests that left the service for the provider. More than one means the provider may "
+        "have received the result more than once (writes set absolute state, so that is harmless)."
+    )
+    reconciled: bool = strawberry.field(
+        description="DELIVERED because reading the provider back showed an unconfirmed write had landed."
+    )
     provider_status_code: int | None = strawberry.field(description="HTTP status of the last answer.")
     provider_message: str | None = strawberry.field(description="The provider's success message.")
     provider_warnings: list[str] = strawberry.field(description="Warnings the provider returned.")
@@ -106,13 +113,14 @@ class Delivery:
     error_message: str | None = strawberry.field(description="What the last failure was, or why the write is queued.")
     updated_at: DateTime | None
     next_attempt_at: DateTime | None = strawberry.field(
-        description="When the background deliverer tries again (PENDING and RETRYING)."
+        description="When the background deliverer tries again (PENDING and RETRYING); for UNCONFIRMED, "
+        "when the quarantine ends."
     )
 
     @classmethod
     def from_domain(cls, d: models.Delivery) -> Delivery:
         return cls(
-            state=d.state, attempts=d.attempts, provider_status_code=d.provider_status_code,
+            state=d.state, attempts=d.attempts, sends=d.sends, reconciled=d.reconciled, provider_status_code=d.provider_status_code,
             provider_message=d.provider_message, provider_warnings=list(d.provider_warnings),
             error_code=d.error_code, error_message=d.error_message, updated_at=d.updated_at,
             next_attempt_at=d.next_attempt_at,

@@ -4,7 +4,8 @@ Every instance runs one. Each pass claims what is due on the connections with fr
 (`resolvers.delivery.deliver_due`); attempts run as tasks. Between passes it sleeps the poll
 interval (with jitter, so instances drift apart) unless a mutation queued something and woke it.
 Shutdown stops claiming, lets attempts in flight finish for the grace period, cancels the rest and
-releases every claim it still holds, so another instance takes them at once.
+releases the claims it still holds, so another instance takes them at once, except those of
+attempts it cut off mid-call: their outcome is unknown, so they keep the order quarantined.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ class Deliverer:
     async def start(self) -> None:
         self.ctx.dispatch.wake = self._wake.set
         self._task = asyncio.create_task(self._loop(), name="deliverer")
+        self.ctx.dispatch.delivering = self.running
+
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     async def _loop(self) -> None:
         interval = self.ctx.dispatch.policy.poll_interval_seconds
@@ -61,6 +66,7 @@ class Deliverer:
                 await self._task
             self._task = None
         self.ctx.dispatch.wake = lambda: None
+        self.ctx.dispatch.delivering = lambda: False
         await drain(self.ctx)
 
 

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.types.graphql import OperationType
 
-from providers.errors import ErrorCode
+from providers.errors import ErrorCode, ServiceUnavailableError
 from resolvers.context import AppContext
 from schema.context import GraphQLContext
 from schema.errors import code_for
@@ -28,6 +28,7 @@ from server.documents import Prepared
 from server.edge import Edge, without_suggestions
 from server.errors import RequestError, bad_request
 from server.protocol import GRAPHQL_RESPONSE, JSON, check_csrf, read_params, response_media_type
+from store.outage import as_service_unavailable
 
 _OPERATION_TYPES = {"query": OperationType.QUERY, "mutation": OperationType.MUTATION}
 
@@ -60,6 +61,12 @@ class GraphQLView:
             return await self._graphql(request, media)
         except RequestError as error:
             return _errors(error, media)
+        except Exception as exc:  # the store went away before execution (clients, persisted documents)
+            outage = as_service_unavailable(exc)
+            if outage is None:
+                raise
+            return _result(media, None, [{"message": outage.message, "extensions": outage.extensions}],
+                           request_error=True)  # fmt: skip
 
     def _wants_graphiql(self, request: Request) -> bool:
         accept = request.headers.get("accept", "")
@@ -131,11 +138,18 @@ def _coded(error: GraphQLError, quiet: bool) -> dict[str, Any]:
 
 
 def _result(media: str, data: Any, errors: list[dict[str, Any]], *, request_error: bool) -> Response:
-    """A GraphQL response: request errors have no `data` and, for graphql-response+json, status 400."""
+    """A GraphQL response: request errors have no `data` and, for graphql-response+json, status 400.
+
+    While the store is unreachable (any error SERVICE_UNAVAILABLE) the answer carries `Retry-After`,
+    and for graphql-response+json the status is 503; application/json keeps 200 (GraphQL over HTTP).
+    """
     body: dict[str, Any] = {} if request_error else {"data": data}
     if errors:
         body["errors"] = errors
     status = 400 if request_error and media == GRAPHQL_RESPONSE else 200
+    if any((e.get("extensions") or {}).get("code") == ErrorCode.SERVICE_UNAVAILABLE for e in errors):
+        status = 503 if media == GRAPHQL_RESPONSE else 200
+        return _json(body, status, media, {"Retry-After": f"{ServiceUnavailableError.retry_after:g}"})
     return _json(body, status, media)
 
 

@@ -103,6 +103,8 @@ class DeliveryClaim(BaseModel):
     holder: str
     now: datetime
     lease_until: datetime
+    # A lease found expired with a request out fences the order this long (the unseen outcome).
+    quarantine_seconds: float = 60.0
 
 
 class DeliveryRecord(BaseModel):
@@ -116,6 +118,7 @@ class DeliveryRecord(BaseModel):
     request_body: dict[str, Any]
     claimed_by: str | None = None  # set while an instance holds it (unexpired)
     newest: bool = True  # no later result exists for the order
+    token: int | None = None  # the fencing token of the claim this record was taken under
 
 
 class DeliveryPage(BaseModel):
@@ -150,6 +153,9 @@ class Store(Protocol):
     async def migrate(self) -> None: ...
 
     async def close(self) -> None: ...
+
+    async def migrations_at_head(self) -> bool:
+        """Reachable and migrated to the newest revision (raises while the store is unreachable)."""
 
     async def upsert_order(self, order: AssessmentOrder) -> None: ...
 
@@ -205,10 +211,11 @@ class Store(Protocol):
         request_body: dict[str, Any],
         prepared: dict[str, Any],
         claim: DeliveryClaim | None,
-    ) -> bool:
+    ) -> int | None:
         """Insert a result (its delivery PENDING or queued) in one transaction that also marks older
         undelivered, unclaimed results of the order SUPERSEDED and, given `claim`, leases the order.
-        True when the lease was taken. `IdempotencyKeyTaken` when the key is already used."""
+        The lease's fencing token when it was taken, else None. `IdempotencyKeyTaken` when the key is
+        already used."""
 
     async def find_by_idempotency_key(self, ref: OrderRef, key: str) -> DeliveryRecord | None: ...
 
@@ -227,11 +234,29 @@ class Store(Protocol):
         connection `c`, oldest due first; one per order, never an order leased by someone else."""
 
     async def finish_attempt(
-        self, ref: OrderRef, result_id: str, delivery: Delivery, order: AssessmentOrder | None, holder: str
+        self,
+        ref: OrderRef,
+        result_id: str,
+        delivery: Delivery,
+        order: AssessmentOrder | None,
+        holder: str,
+        token: int | None = None,
+        quarantine_until: datetime | None = None,
     ) -> Delivery:
-        """Store an attempt's outcome (a RETRYING outcome of a result that is no longer the newest
-        becomes SUPERSEDED), replace the order when given, release `holder`'s lease and claim.
-        Returns the delivery stored."""
+        """Store an attempt's outcome (a RETRYING or UNCONFIRMED outcome of a result that is no
+        longer the newest becomes SUPERSEDED), replace the order when given, release `holder`'s lease
+        and claim (the lease becomes a quarantine until `quarantine_until` when given). With `token`,
+        an outcome whose lease was lost meanwhile (another claim's token) is ignored. Returns the
+        delivery stored."""
+
+    async def begin_send(
+        self, ref: OrderRef, result_id: str, holder: str, token: int, lease_until: datetime
+    ) -> Delivery | None:
+        """Just before a request leaves: the lease is still ours, it now lasts to `lease_until`, a
+        request is out, the send is counted (the delivery returned). None when the lease was lost."""
+
+    async def renew_lease(self, ref: OrderRef, holder: str, token: int, lease_until: datetime) -> bool:
+        """Extend a held lease while its call runs; False when it was lost."""
 
     async def set_delivery(
         self, result_id: str, delivery: Delivery, from_states: Sequence[DeliveryState], now: datetime
@@ -239,7 +264,8 @@ class Store(Protocol):
         """Replace the delivery of an unclaimed result in `from_states`; False otherwise."""
 
     async def release_claims(self, holder: str) -> int:
-        """Drop every lease and claim `holder` has (graceful shutdown); how many results were held."""
+        """Drop every lease and claim `holder` has (graceful shutdown), except those with a request
+        out (they fence the order for its quarantine); how many results were released."""
 
     async def list_deliveries(
         self,

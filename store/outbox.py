@@ -10,38 +10,27 @@ instance: its multi-statement transactions are serialised by an in-process lock.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Executable, Row, delete, exists, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from pydantic import ValidationError
+from sqlalchemy import ColumnElement, Executable, Row, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from providers.errors import InvalidInputError, OrderNotFoundError
+from providers.errors import ErrorCode, InvalidInputError, OrderNotFoundError
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, DeliveryState, OrderRef
 from store.interface import DeliveryClaim, DeliveryPage, DeliveryRecord, IdempotencyKeyTaken
+from store.leases import ACTIVE, LeaseStore, delivery_row
 from store.tables import delivery_leases, orders, results
 
-ACTIVE = (DeliveryState.PENDING.value, DeliveryState.RETRYING.value)
 _CURSOR_PREFIX = "delivery:"
-
-
-def delivery_row(delivery: Delivery) -> dict[str, Any]:
-    return {
-        "delivery": delivery.model_dump_json(),
-        "delivery_state": delivery.state.value,
-        "delivery_attempts": delivery.attempts,
-        "delivery_updated_at": delivery.updated_at,
-        "delivery_next_attempt_at": delivery.next_attempt_at,
-    }
+log = logging.getLogger("gateway.delivery")
 
 
 def _unclaimed(now: datetime) -> ColumnElement[bool]:
@@ -54,30 +43,11 @@ _RECORD_COLUMNS = (
 )  # fmt: skip
 
 
-class OutboxStore:
+class OutboxStore(LeaseStore):
     """Mixed into `SqlStore`."""
-
-    engine: AsyncEngine
-    _sqlite_lock: asyncio.Lock | None = None
 
     def _upsert(self, order: AssessmentOrder) -> Executable:
         raise NotImplementedError
-
-    @contextlib.asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncConnection]:
-        if self.engine.dialect.name != "sqlite":
-            async with self.engine.begin() as conn:
-                yield conn
-            return
-        if self._sqlite_lock is None:
-            self._sqlite_lock = asyncio.Lock()
-        async with self._sqlite_lock, self.engine.begin() as conn:
-            yield conn
-
-    def _for_update(self, stmt: Any, *, skip_locked: bool = False) -> Any:
-        if self.engine.dialect.name == "postgresql":
-            return stmt.with_for_update(skip_locked=skip_locked, of=results)
-        return stmt
 
     # ----------------------------------------------------------------------- record
 
@@ -88,7 +58,7 @@ class OutboxStore:
         request_body: dict[str, Any],
         prepared: dict[str, Any],
         claim: DeliveryClaim | None,
-    ) -> bool:
+    ) -> int | None:
         oid = ref.encode()
         values = {
             "id": result.id, "order_id": oid, "connection_id": ref.connection_id,
@@ -101,7 +71,7 @@ class OutboxStore:
                 await conn.execute(insert(results).values(**values))
                 await self._supersede(conn, oid, result.id, result.submitted_at)
                 if claim is None:
-                    return False
+                    return None
                 return await self._lease(conn, oid, result.id, claim)
         except IntegrityError:
             key = result.update.idempotency_key
@@ -125,25 +95,6 @@ class OutboxStore:
             old = Delivery.model_validate_json(row.delivery)
             gone = old.model_copy(update={"state": DeliveryState.SUPERSEDED, "next_attempt_at": None, "updated_at": now})
             await conn.execute(update(results).where(results.c.seq == row.seq).values(**delivery_row(gone)))
-
-    async def _lease(self, conn: AsyncConnection, oid: str, result_id: str, claim: DeliveryClaim) -> bool:
-        """Take the order's lease when it is free or expired, and mark the result claimed."""
-        insert_into = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        stmt = insert_into(delivery_leases).values(
-            order_id=oid, result_id=result_id, holder=claim.holder, lease_until=claim.lease_until
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[delivery_leases.c.order_id],
-            set_={k: stmt.excluded[k] for k in ("result_id", "holder", "lease_until")},
-            where=delivery_leases.c.lease_until <= claim.now,
-        )
-        if (await conn.execute(stmt)).rowcount != 1:
-            return False
-        await conn.execute(
-            update(results).where(results.c.id == result_id)
-            .values(claimed_by=claim.holder, claim_until=claim.lease_until)
-        )  # fmt: skip
-        return True
 
     # ----------------------------------------------------------------------- read
 
@@ -200,22 +151,25 @@ class OutboxStore:
                 _unclaimed(claim.now),
             )  # fmt: skip
             row = (await conn.execute(self._for_update(stmt))).first()
-            if row is None or not await self._lease(conn, row.order_id, result_id, claim):
+            token = None if row is None else await self._lease(conn, row.order_id, result_id, claim)
+            if row is None or token is None:
                 return None
             await conn.execute(update(results).where(results.c.seq == row.seq).values(**delivery_row(delivery)))
-        return await self.get_delivery(result_id, claim.now)
+        record = await self.get_delivery(result_id, claim.now)
+        return None if record is None else record.model_copy(update={"token": token})
 
     async def claim_due(self, claim: DeliveryClaim, slots: Mapping[str, int], limit: int) -> list[DeliveryRecord]:
         open_connections = [c for c, n in slots.items() if n > 0]
         if not open_connections or limit <= 0:
             return []
-        left, taken, orders_seen = dict(slots), [], set()
+        left, taken, orders_seen = dict(slots), {}, set()
+        fenced = exists().where(delivery_leases.c.order_id == results.c.order_id, delivery_leases.c.lease_until > claim.now)
         async with self._tx() as conn:
             stmt = (
                 select(results.c.seq, results.c.id, results.c.order_id, results.c.connection_id)
                 .where(
                     results.c.delivery_state.in_(ACTIVE), results.c.delivery_next_attempt_at <= claim.now,
-                    _unclaimed(claim.now), results.c.connection_id.in_(open_connections),
+                    _unclaimed(claim.now), results.c.connection_id.in_(open_connections), ~fenced,
                 )
                 .order_by(results.c.delivery_next_attempt_at, results.c.seq)
                 .limit(limit * 2)
@@ -224,22 +178,50 @@ class OutboxStore:
                 if len(taken) >= limit or left[row.connection_id] <= 0 or row.order_id in orders_seen:
                     continue
                 orders_seen.add(row.order_id)
-                if await self._lease(conn, row.order_id, row.id, claim):
-                    taken.append(row.id)
+                token = await self._lease(conn, row.order_id, row.id, claim)
+                if token is not None:
+                    taken[row.id] = token
                     left[row.connection_id] -= 1
         if not taken:
             return []
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(*_RECORD_COLUMNS).where(results.c.id.in_(taken)))).all()
-        by_id = {row.id: _record(row, claim.now, newest=True) for row in rows}
-        return [by_id[result_id] for result_id in taken]
+            rows = (await conn.execute(select(*_RECORD_COLUMNS).where(results.c.id.in_(list(taken))))).all()
+        records = {}
+        for row in rows:
+            try:
+                records[row.id] = _record(row, claim.now, newest=True).model_copy(update={"token": taken[row.id]})
+            except (ValueError, ValidationError):  # one bad row never fails a pass
+                await self._fail_undecodable(row, claim, taken[row.id])
+        return [records[result_id] for result_id in taken if result_id in records]
+
+    async def _fail_undecodable(self, row: Row[Any], claim: DeliveryClaim, token: int) -> None:
+        log.error("delivery %s: the stored record does not decode; marked FAILED", row.id, exc_info=True)
+        failed = Delivery(
+            state=DeliveryState.FAILED, error_code=ErrorCode.STORED_RECORD_INVALID.value,
+            error_message="The stored result could not be read back.", updated_at=claim.now,
+        )  # fmt: skip
+        async with self._tx() as conn:
+            values = {**delivery_row(failed), "claimed_by": None, "claim_until": None}
+            await conn.execute(update(results).where(results.c.seq == row.seq).values(**values))
+            await self._release_lease(conn, row.order_id, claim.holder, token, None)
 
     async def finish_attempt(
-        self, ref: OrderRef, result_id: str, delivery: Delivery, order: AssessmentOrder | None, holder: str
+        self,
+        ref: OrderRef,
+        result_id: str,
+        delivery: Delivery,
+        order: AssessmentOrder | None,
+        holder: str,
+        token: int | None = None,
+        quarantine_until: datetime | None = None,
     ) -> Delivery:
         oid = ref.encode()
         async with self._tx() as conn:
-            if delivery.state is DeliveryState.RETRYING:
+            if not await self._holds(conn, oid, holder, token):  # a stale holder: its outcome is ignored
+                log.warning("delivery %s: the lease was lost during the attempt; its outcome is not stored", result_id)
+                stored = select(results.c.delivery).where(results.c.id == result_id)
+                return Delivery.model_validate_json((await conn.execute(stored)).scalar_one())
+            if delivery.state in (DeliveryState.RETRYING, DeliveryState.UNCONFIRMED):
                 mine = select(results.c.seq).where(results.c.id == result_id).scalar_subquery()
                 later = select(exists().where(results.c.order_id == oid, results.c.seq > mine))
                 if (await conn.execute(later)).scalar():
@@ -253,9 +235,7 @@ class OutboxStore:
             )
             if order is not None:
                 await conn.execute(self._upsert(order))
-            await conn.execute(
-                delete(delivery_leases).where(delivery_leases.c.order_id == oid, delivery_leases.c.holder == holder)
-            )
+            await self._release_lease(conn, oid, holder, token, quarantine_until)
         return delivery
 
     async def set_delivery(
@@ -267,14 +247,6 @@ class OutboxStore:
                 _unclaimed(now),
             )  # fmt: skip
             return bool((await conn.execute(stmt.values(**delivery_row(delivery)))).rowcount == 1)
-
-    async def release_claims(self, holder: str) -> int:
-        async with self._tx() as conn:
-            held = await conn.execute(
-                update(results).where(results.c.claimed_by == holder).values(claimed_by=None, claim_until=None)
-            )
-            await conn.execute(delete(delivery_leases).where(delivery_leases.c.holder == holder))
-        return int(held.rowcount)
 
 
 def _record(row: Row[Any], now: datetime | None, *, newest: bool) -> DeliveryRecord:

@@ -38,7 +38,7 @@ from store.interface import (
     SyncState,
     WebhookEvent,
 )
-from store.migrations import upgrade_to_head
+from store.migrations import at_head, upgrade_to_head
 from store.outbox import OutboxStore, delivery_row
 from store.queries import SortKey, filter_conditions, order_row
 from store.tables import orders, persisted_documents, results, sync_state, webhook_events
@@ -80,6 +80,11 @@ class SqlStore(OutboxStore):
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+    async def migrations_at_head(self) -> bool:
+        """Reachable and migrated to the newest revision (raises while the store is unreachable)."""
+        async with self.engine.connect() as conn:
+            return bool(await conn.run_sync(at_head))
 
     # ----------------------------------------------------------------------- orders
 
@@ -220,8 +225,8 @@ class SqlStore(OutboxStore):
         wanted = {ref.encode(): ref for ref in refs}
         if not wanted:
             return {}
-        newest_first = (results.c.created_at.desc(), results.c.seq.desc())
-        rank = func.row_number().over(partition_by=results.c.order_id, order_by=newest_first)
+        # Newest = recorded last (insertion order `seq`), as superseding and the deliverer see it.
+        rank = func.row_number().over(partition_by=results.c.order_id, order_by=results.c.seq.desc())
         ranked = (
             select(results.c.order_id, results.c.data, results.c.delivery, rank.label("rank"))
             .where(results.c.order_id.in_(list(wanted)))

@@ -96,7 +96,9 @@ results = Table(
     Index("uq_results_order_idempotency_key", "order_id", "idempotency_key", unique=True),
 )
 
-# One row per order with a write in flight: whoever holds it (until lease_until) is the only sender.
+# One row per order that was ever sent: whoever holds it (until lease_until) is the only sender.
+# `token` grows with every claim (the fencing token an outcome is checked against); `sending` is 1
+# while a request may be out; a lease with holder '' and a future lease_until is a quarantine.
 delivery_leases = Table(
     "delivery_leases",
     metadata,
@@ -104,6 +106,8 @@ delivery_leases = Table(
     Column("result_id", Text, nullable=False),
     Column("holder", Text, nullable=False),
     Column("lease_until", UtcDateTime, nullable=False),
+    Column("token", BigInteger, nullable=False, server_default="0"),
+    Column("sending", Integer, nullable=False, server_default="0"),
 )
 
 webhook_events = Table(

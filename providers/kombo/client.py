@@ -119,6 +119,11 @@ class KomboProvider:
             provider_warnings=tuple(warning.message for warning in answer.warnings),
         )
 
+    async def read_order(self, order: AssessmentOrder) -> AssessmentOrder | None:
+        """The order as Kombo holds it now (reconciling a write whose outcome was not seen)."""
+        found, _ = await self.list_orders(ids=[order.provider_order_id], page_size=1)
+        return next((o for o in found if o.provider_order_id == order.provider_order_id), None)
+
     async def list_orders(
         self,
         *,

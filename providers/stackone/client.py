@@ -62,7 +62,7 @@ class StackOneProvider:
         previous: AssessmentResult | None,
         now: datetime,
     ) -> PreparedWrite:
-        return result_to_stackone(order, update, now)
+        return result_to_stackone(order, update, now, previous.update if previous is not None else None)
 
     async def send_result(self, order: AssessmentOrder, prepared: PreparedWrite) -> WriteOutcome:
         """PATCH the result; the answer is `{statusCode, message, timestamp}`."""

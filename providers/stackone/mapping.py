@@ -84,9 +84,15 @@ class _Draft:
 # --------------------------------------------------------------------------- result -> StackOne
 
 
-def result_to_stackone(order: AssessmentOrder, update: ResultUpdate, now: datetime) -> PreparedWrite:
+def result_to_stackone(
+    order: AssessmentOrder, update: ResultUpdate, now: datetime, previous: ResultUpdate | None = None
+) -> PreparedWrite:
     """The `PATCH .../orders/{id}/result` body (current shape, no top-level `id`). Never refuses:
-    every domain status has a StackOne value, and what has no field moves into the summary."""
+    every domain status has a StackOne value, and what has no field moves into the summary.
+
+    A PATCH changes only the fields it carries, so a field the previous result set and this one
+    leaves out is sent as null (every field of the body is nullable in the spec), with a warning:
+    StackOne ends on exactly this result."""
     draft = _Draft(update.summary)
     result = _result(update, draft)
     attachments = _attachments(update.attachments, draft)
@@ -102,12 +108,25 @@ def result_to_stackone(order: AssessmentOrder, update: ResultUpdate, now: dateti
         candidate=_candidate_write(order, update),
         passthrough=update.passthrough,
     )
+    sent = body.model_dump(mode="json", exclude_none=True)
+    if previous is not None:
+        sent |= _cleared(order, previous, sent, now, draft)
     return PreparedWrite(
-        body=body.model_dump(mode="json", exclude_none=True),
+        body=sent,
         warnings=tuple(draft.warnings),
         provider_status=result.value,
         status=_READ_STATUS[result.value],
     )
+
+
+def _cleared(
+    order: AssessmentOrder, previous: ResultUpdate, sent: dict[str, object], now: datetime, draft: _Draft
+) -> dict[str, None]:
+    earlier = result_to_stackone(order, previous, now).body
+    gone = sorted(key for key in earlier if key not in sent)
+    for key in gone:
+        draft.warn("CLEARED", key, f"{key} was set by an earlier result; this result has none, so it is cleared.")
+    return dict.fromkeys(gone)
 
 
 def _result(update: ResultUpdate, draft: _Draft) -> ResultValueWrite:
@@ -116,6 +135,9 @@ def _result(update: ResultUpdate, draft: _Draft) -> ResultValueWrite:
     value = _STATUS[update.status]
     if update.status in _APPROXIMATED:
         draft.warn("APPROXIMATED", "status", f"StackOne has no {update.status.value}; sent as {value}.")
+    if update.status is OrderStatus.FAILED:
+        draft.warn("APPROXIMATED", "status", "StackOne has no failed-processing status; sent as failed, the value "
+                   "of a failed candidate, so the order reads back as COMPLETED.")  # fmt: skip
     return ResultValueWrite(value=value, source_value=_title(update.status))
 
 

@@ -50,7 +50,7 @@ _STATUS: dict[OrderStatus, tuple[str, bool]] = {
     OrderStatus.FAILED: ("FAILED", False),
     OrderStatus.REJECTED: ("REJECTED", False),
 }
-_ATTRIBUTE_STATUSES = frozenset(UNIFIED_STATUSES)
+RESULT_PREFIX = "response_"
 _PASSTHROUGH_KEYS = frozenset({"fields", "raw", "body"})
 
 
@@ -164,14 +164,10 @@ def _map_attachments(attachments: tuple[Attachment, ...], draft: _Draft) -> None
 
 
 def _map_attributes(attributes: tuple[ResultAttribute, ...], draft: _Draft) -> None:
+    """Attribute statuses follow the order status table: CANCELLED is sent as REJECTED (warned),
+    EXPIRED has no equivalent and is refused."""
     for index, attribute in enumerate(attributes):
-        status = attribute.status.value if attribute.status is not None else None
-        if status is not None and status not in _ATTRIBUTE_STATUSES:
-            raise InvalidInputError(
-                f"Unified.to attributes cannot have status {status}.",
-                provider=PROVIDER,
-                field=f"attributes[{index}].status",
-            )
+        status = _attribute_status(attribute, f"attributes[{index}].status", draft)
         score = attribute.score
         draft.attributes.append(
             UnifiedAttribute(
@@ -184,6 +180,19 @@ def _map_attributes(attributes: tuple[ResultAttribute, ...], draft: _Draft) -> N
                 reference=attribute.id,
             )
         )
+
+
+def _attribute_status(attribute: ResultAttribute, field: str, draft: _Draft) -> str | None:
+    if attribute.status is None:
+        return None
+    if attribute.status not in _STATUS:
+        raise InvalidInputError(
+            f"Unified.to attributes cannot have status {attribute.status.value}.", provider=PROVIDER, field=field
+        )
+    value, approximated = _STATUS[attribute.status]
+    if approximated:
+        draft.warn("APPROXIMATED", field, f"Unified.to has no {attribute.status.value}; sent as {value}.")
+    return value
 
 
 # --------------------------------------------------------------------------- passthrough
@@ -256,7 +265,7 @@ def _merge_into_stored(
     unified_status: str,
     raw_body: dict[str, Any],
 ) -> dict[str, Any]:
-    body = copy.deepcopy(order.raw)
+    body = _without_earlier_result(copy.deepcopy(order.raw), draft)
     body["workspace_id"] = _tenant_id(body, connection, "workspace_id")
     body["connection_id"] = _tenant_id(body, connection, "connection_id")
     body["status"] = body["response_status"] = unified_status
@@ -269,6 +278,19 @@ def _merge_into_stored(
     return UnifiedOrderWrite.model_validate(body).model_dump(mode="json", exclude_none=True)
 
 
+def _without_earlier_result(body: dict[str, Any], draft: _Draft) -> dict[str, Any]:
+    """The stored order without any `response_*` value: the PUT carries exactly the newest result's.
+    What an earlier result set and this one leaves out is cleared, with a warning."""
+    kept = {k: v for k, v in body.items() if not k.startswith(RESULT_PREFIX)}
+    setting = set(draft.fields) | {"response_status"}
+    setting |= {"response_details"} if draft.details else set()
+    setting |= {"response_attributes"} if draft.attributes or draft.generated else set()
+    for name in sorted(k for k, v in body.items() if k.startswith(RESULT_PREFIX) and v not in (None, [], {})):
+        if name not in setting:
+            draft.warn("CLEARED", name, f"{name} held a value from an earlier result; this result has none, so it is cleared.")
+    return kept
+
+
 def _tenant_id(body: dict[str, Any], connection: Connection, key: str) -> str:
     value = body.get(key) or getattr(connection, key)
     if not value:
@@ -279,13 +301,9 @@ def _tenant_id(body: dict[str, Any], connection: Connection, key: str) -> str:
 def _merge_list(
     body: dict[str, Any], name: str, new: list[UnifiedDetail] | list[UnifiedAttribute], key: str
 ) -> None:
-    """Stored entries whose `key` (title or label) a new entry reuses are replaced; others stay."""
-    if not new:
-        return
-    taken = {getattr(item, key) for item in new}
-    stored = body.get(name) if isinstance(body.get(name), list) else []
-    kept = [item for item in stored if not (isinstance(item, dict) and item.get(key) in taken)]
-    body[name] = kept + [item.model_dump(mode="json", exclude_none=True) for item in new]
+    """The result's own entries (earlier results' entries were removed with the other `response_*`)."""
+    if new:
+        body[name] = [item.model_dump(mode="json", exclude_none=True) for item in new]
 
 
 # --------------------------------------------------------------------------- Unified.to -> domain order
@@ -321,7 +339,7 @@ def order_from_unified_to(connection_id: str, payload: Mapping[str, Any] | Unifi
 
 def _domain_status(value: str | None) -> OrderStatus:
     """Unified's five statuses map 1:1; anything else (open enum) reads as OPEN."""
-    return OrderStatus(value) if value in _ATTRIBUTE_STATUSES else OrderStatus.OPEN
+    return OrderStatus(value) if value in UNIFIED_STATUSES else OrderStatus.OPEN
 
 
 def _candidate(wire: UnifiedOrder) -> Candidate:

@@ -20,6 +20,15 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
+def at_head(connection: Connection) -> bool:
+    """Whether the database's revision is the newest migration (called through `run_sync`)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    return set(MigrationContext.configure(connection).get_current_heads()) == heads
+
+
 def upgrade_to_head(connection: Connection) -> None:
     """Upgrade on an open connection (called through `AsyncConnection.run_sync`)."""
     config = alembic_config()

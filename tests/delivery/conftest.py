@@ -29,6 +29,7 @@ FAST = DeliveryPolicy(
     poll_interval_seconds=0.05, breaker_failures=3, breaker_cooldown_seconds=0.3, shutdown_grace_seconds=2,
 )  # fmt: skip
 CALL_TIMEOUT = 1.0  # whole-call timeout of every sandbox connection here
+QUARANTINE = 0.5  # after an outcome that could not be seen, nothing is sent for the order this long
 
 
 @pytest.fixture
@@ -42,7 +43,8 @@ async def pg_url() -> AsyncIterator[str]:
 async def dbuilt(store_url: str, sandboxes: Sandboxes) -> AsyncIterator[Services]:  # noqa: F811
     """The service (no deliverer yet)."""
     settings = sandbox_settings(store_url)
-    connections = tuple(c.model_copy(update={"timeout_seconds": CALL_TIMEOUT}) for c in settings.connections)
+    limits = {"timeout_seconds": CALL_TIMEOUT, "quarantine_seconds": QUARANTINE}
+    connections = tuple(c.model_copy(update=limits) for c in settings.connections)
     settings = settings.model_copy(update={"delivery": FAST, "connections": connections})
     built = await build_services(settings, sandboxes=sandboxes)
     yield built

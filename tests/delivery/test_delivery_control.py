@@ -192,7 +192,7 @@ async def test_in_flight_cap_keeps_below_the_provider_limit(
 
 
 
-async def test_graceful_shutdown_gives_back_what_is_in_flight(
+async def test_graceful_shutdown_keeps_what_it_cut_off_mid_call_quarantined(
     dgql: GraphQLClient, dservices: Services, control: httpx.AsyncClient
 ) -> None:
     from datetime import timedelta
@@ -214,13 +214,22 @@ async def test_graceful_shutdown_gives_back_what_is_in_flight(
     held = await dservices.store.get_delivery(written["result"]["id"], dservices.context.clock())
     assert held is not None and held.claimed_by == dservices.context.dispatch.instance_id
     # when the instance shuts down (the grace period ends before the call does); its deliverer is
-    # kept off the connection so only "another" instance can take the write
+    # kept off the connection so only "another" instance could take the write
     dservices.context.dispatch.guard(dservices.context.connections["sandbox-unified-to"]).paused_until = 1e12
     await drain(dservices.context)
-    # then the claim is released at once: another instance can take it without waiting for the lease
+    # then the write that was cut off mid-call is UNCONFIRMED (it may be with the provider), with its send
+    # counted, and the order is not handed over: another instance cannot take it during the quarantine
+    held = await dservices.store.get_delivery(written["result"]["id"], dservices.context.clock())
+    assert held is not None and held.claimed_by is None
+    assert (held.result.delivery.state, held.result.delivery.sends) == (DeliveryState.UNCONFIRMED, 1)
     now = dservices.context.clock()
     other = DeliveryClaim(holder="another", now=now, lease_until=now + timedelta(seconds=30))
-    taken = await dservices.store.claim_due(other, {"sandbox-unified-to": 1}, 1)
+    assert await dservices.store.claim_due(other, {"sandbox-unified-to": 1}, 1) == []
+    # and once the quarantine is over it can
+    later = held.result.delivery.next_attempt_at
+    assert later is not None and later > now
+    after = DeliveryClaim(holder="another", now=later, lease_until=later + timedelta(seconds=30))
+    taken = await dservices.store.claim_due(after, {"sandbox-unified-to": 1}, 1)
     assert [r.result.id for r in taken] == [written["result"]["id"]]
 
 

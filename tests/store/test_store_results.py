@@ -78,7 +78,8 @@ async def test_finish_delivery_of_an_unknown_result_changes_nothing(store: SqlSt
 
 
 async def test_latest_results_takes_the_newest_per_order_in_one_query(store: SqlStore) -> None:
-    # given three orders: two results (older recorded last), two results at the same instant, none
+    # given three orders: two results (the one with the older timestamp recorded last), two results at
+    # the same instant, none
     a, b, c = make_order("o-a"), make_order("o-b"), make_order("o-c")
     for order in (a, b, c):
         await store.upsert_order(order)
@@ -89,9 +90,10 @@ async def test_latest_results_takes_the_newest_per_order_in_one_query(store: Sql
     # when the latest results are read together
     before = store.query_count
     latest = await store.latest_results([ref_of(a), ref_of(b), ref_of(c)])
-    # then one query gave the newest of each, the later-recorded winning a tie
+    # then one query gave the newest of each: the one recorded last (insertion order, as superseding
+    # and the deliverer go), whatever the timestamps say
     assert store.query_count - before == 1
-    assert {ref.provider_order_id: r.id for ref, r in latest.items()} == {"o-a": "a-new", "o-b": "b-second"}
+    assert {ref.provider_order_id: r.id for ref, r in latest.items()} == {"o-a": "a-old", "o-b": "b-second"}
 
 
 async def test_a_recorded_result_survives_closing_and_reopening(store_url: str) -> None:

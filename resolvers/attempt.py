@@ -1,0 +1,264 @@
+"""One delivery attempt under a fenced claim: reconcile an unconfirmed write, send, keep the lease
+alive while the call runs, store the outcome.
+
+The attempt holds the order's lease with a fencing token. Just before the request leaves, the
+store checks the lease is still ours, extends it to cover the whole-call timeout plus the margin,
+flags a request out and counts the send; a renewal task keeps extending it while the call runs.
+An outcome we could not see (timeout, connection dropped after sending, shutdown mid-call) makes
+the delivery UNCONFIRMED and fences the order for the connection's quarantine. A store error is
+an outage: the delivery stays due (RETRYING) and nothing is marked FAILED for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+from providers.errors import DomainError, ErrorCode, OrderNotFoundError, ResultConflictError, ServiceUnavailableError
+from providers.guard import limits_for
+from providers.models import AssessmentOrder, Delivery, DeliveryState
+from providers.protocol import PreparedWrite, WriteOutcome
+from resolvers.context import AppContext
+from resolvers.merge import merge_delivered
+from store.interface import DeliveryRecord
+from store.outage import is_outage
+
+log = logging.getLogger("gateway.delivery")
+
+
+@runtime_checkable
+class Readable(Protocol):
+    """An adapter that can read an order back from the provider (Kombo)."""
+
+    async def read_order(self, order: AssessmentOrder) -> AssessmentOrder | None: ...
+
+
+@dataclass(frozen=True)
+class Attempted:
+    delivery: Delivery
+    order: AssessmentOrder | None  # the merged order when delivered
+    error: BaseException | None = None
+
+
+def prepared_of(record: DeliveryRecord) -> PreparedWrite:
+    if record.prepared is not None:
+        return PreparedWrite.model_validate(record.prepared)
+    return PreparedWrite(body=record.request_body)  # recorded before migration 0004
+
+
+async def attempt(ctx: AppContext, record: DeliveryRecord) -> Attempted:
+    """Send a claimed delivery once, in the slot reserved for it, and store the outcome; then wake
+    the deliverer (a slot and the order are free: more may be due)."""
+    try:
+        return await Attempt(ctx, record).run()
+    finally:
+        ctx.dispatch.wake()
+
+
+class Attempt:
+    def __init__(self, ctx: AppContext, record: DeliveryRecord) -> None:
+        self.ctx, self.record = ctx, record
+        self.connection = ctx.connections[record.ref.connection_id]
+        self.limits = limits_for(self.connection)
+        self.guard = ctx.dispatch.guard(self.connection)
+        self.holder = ctx.dispatch.instance_id
+        self.token = record.token
+        self.attempts = record.result.delivery.attempts + 1
+        self.sends = record.result.delivery.sends
+        self.prepared = prepared_of(record)
+        self.sent = False
+        self.slot_held = True  # the slot reserved for this attempt, until the call takes it over
+
+    async def run(self) -> Attempted:
+        try:
+            return await self._run()
+        except Exception as exc:
+            if _is_store_error(exc):
+                return await self._outage(exc)
+            log.exception("delivery %s attempt %d failed unexpectedly", self.record.result.id, self.attempts)
+            return await self._bug(exc)
+        finally:
+            if self.slot_held:
+                self.guard.unreserve()
+
+    async def _run(self) -> Attempted:
+        try:
+            order = await self._order()
+            if self.record.result.delivery.state is DeliveryState.UNCONFIRMED:
+                reconciled = await self._reconcile(order)
+                if reconciled is not None:
+                    return reconciled
+            if not await self._begin_send():
+                return Attempted(self.record.result.delivery, None)
+        except DomainError as error:
+            if isinstance(error, ServiceUnavailableError):
+                raise
+            return await self._failed(error)
+        return await self._send(order)
+
+    async def _order(self) -> AssessmentOrder:
+        order = (await self.ctx.store.get_orders([self.record.ref])).get(self.record.ref)
+        if order is None:
+            raise OrderNotFoundError("No such assessment order.")
+        return order
+
+    async def _begin_send(self) -> bool:
+        if self.token is None:  # a record claimed without a token (not expected): send unfenced
+            self.sent, self.sends = True, self.sends + 1
+            return True
+        ref, result_id = self.record.ref, self.record.result.id
+        counted = await self.ctx.store.begin_send(ref, result_id, self.holder, self.token, self._lease_end())
+        if counted is None:
+            log.warning("delivery %s: the lease was lost before sending; nothing sent", result_id)
+            return False
+        self.sent, self.sends = True, counted.sends
+        return True
+
+    def _lease_end(self) -> datetime:
+        return self.ctx.clock() + timedelta(seconds=self.limits.call + self.ctx.dispatch.policy.lease_margin_seconds)
+
+    async def _send(self, order: AssessmentOrder) -> Attempted:
+        adapter = self.ctx.adapter_for(self.record.ref)
+        renewer = asyncio.create_task(self._renew())
+        self.slot_held = False  # run() releases it
+        try:
+            outcome = await self.guard.run(lambda: adapter.send_result(order, self.prepared))
+        except asyncio.CancelledError:  # shutdown past the grace period: the request may be out
+            with contextlib.suppress(Exception):
+                await self._unconfirmed(None, "The service stopped while the write was in flight.")
+            raise
+        except ResultConflictError as error:
+            reconciled = await self._reconcile_refusal(order, error)
+            return reconciled or await self._failed(error)
+        except DomainError as error:
+            if error.ambiguous:
+                return await self._unconfirmed(error, error.message)
+            return await self._failed(error)
+        finally:
+            renewer.cancel()
+        return await self._delivered(order, outcome)
+
+    async def _renew(self) -> None:
+        """Keep the lease covering the call (plus the margin) while it runs."""
+        if self.token is None:
+            return
+        interval = max(0.05, self.ctx.dispatch.policy.lease_margin_seconds / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                ok = await self.ctx.store.renew_lease(self.record.ref, self.holder, self.token, self._lease_end())
+            except Exception:  # noqa: BLE001 - the store is out: the lease still covers the call
+                log.warning("delivery %s: lease renewal failed", self.record.result.id, exc_info=True)
+                continue
+            if not ok:
+                log.warning("delivery %s: the lease was lost while the call ran", self.record.result.id)
+                return
+
+    # ------------------------------------------------------------------- reconcile (Kombo)
+
+    async def _reconcile(self, order: AssessmentOrder) -> Attempted | None:
+        """An unconfirmed write to a provider that can be read: DELIVERED when the provider already
+        holds our status, None when it must be sent (again)."""
+        adapter = self.ctx.adapter_for(self.record.ref)
+        if not isinstance(adapter, Readable) or self.prepared.provider_status is None:
+            return None
+        remote = await self.guard.bounded(adapter.read_order(order))
+        if remote is None or remote.provider_status in (None, "OPEN"):
+            return None
+        if remote.provider_status != self.prepared.provider_status:
+            return None  # someone else moved it: sending tells (a CONFLICT)
+        log.info("delivery %s: reconciled, the provider already holds it", self.record.result.id)
+        outcome = WriteOutcome(status_code=200, message="Reconciled: the provider already held this result.")
+        return await self._delivered(order, outcome, reconciled=True)
+
+    async def _reconcile_refusal(self, order: AssessmentOrder, error: ResultConflictError) -> Attempted | None:
+        """Kombo's "not OPEN" right after an unconfirmed attempt is most likely our own earlier write."""
+        if self.record.result.delivery.state is not DeliveryState.UNCONFIRMED:
+            return None
+        try:
+            return await self._reconcile(order)
+        except DomainError:
+            return await self._unconfirmed(error, "The provider refused; reading it back failed.")
+
+    # ------------------------------------------------------------------- outcomes
+
+    def _base(self, state: DeliveryState, **changes: object) -> Delivery:
+        return Delivery(
+            state=state, attempts=self.attempts, sends=self.sends, updated_at=self.ctx.clock(), **changes  # type: ignore[arg-type]
+        )
+
+    async def _delivered(self, order: AssessmentOrder, outcome: WriteOutcome, *, reconciled: bool = False) -> Attempted:
+        done = self.ctx.clock()
+        delivered = self._base(
+            DeliveryState.DELIVERED, provider_status_code=outcome.status_code, provider_message=outcome.message,
+            provider_warnings=outcome.provider_warnings, reconciled=reconciled,
+        )  # fmt: skip
+        merged = merge_delivered(order, self.record.result.update, self.prepared, outcome, done)
+        stored = await self._finish(delivered, merged)
+        return Attempted(stored, merged if stored.state is DeliveryState.DELIVERED else None)
+
+    async def _failed(self, error: DomainError) -> Attempted:
+        now = self.ctx.clock()
+        failed = self._base(
+            DeliveryState.FAILED, provider_status_code=error.status, error_code=error.code.value,
+            error_message=error.message,
+        )  # fmt: skip
+        if error.retryable:
+            wait = self.ctx.dispatch.backoff(self.attempts, getattr(error, "retry_after", None))
+            failed = failed.model_copy(update={"state": DeliveryState.RETRYING, "next_attempt_at": now + wait})
+        stored = await self._finish(failed, None)
+        log.info("delivery %s attempt %d: %s (%s)", self.record.result.id, self.attempts, error.code.value, stored.state.value)
+        return Attempted(stored, None, error)
+
+    async def _unconfirmed(self, error: DomainError | None, message: str) -> Attempted:
+        until = self.ctx.clock() + timedelta(seconds=self.limits.quarantine)
+        unconfirmed = self._base(
+            DeliveryState.UNCONFIRMED, next_attempt_at=until, error_message=message,
+            error_code=None if error is None else error.code.value,
+            provider_status_code=None if error is None else error.status,
+        )  # fmt: skip
+        stored = await self._finish(unconfirmed, None, quarantine_until=until)
+        log.info("delivery %s attempt %d: outcome unknown, quarantined until %s", self.record.result.id, self.attempts, until)
+        return Attempted(stored, None, error)
+
+    async def _outage(self, exc: BaseException) -> Attempted:
+        """The store failed: before sending, the delivery stays due (RETRYING); after sending, the
+        outcome is unknown (UNCONFIRMED). Still out: the lease expires, and a lease that expires with
+        a request out fences the order for its quarantine, so nothing overlaps either way."""
+        log.warning("delivery %s: store unavailable during the attempt", self.record.result.id, exc_info=exc)
+        error = exc if isinstance(exc, ServiceUnavailableError) else ServiceUnavailableError("The store is unavailable.")
+        try:
+            if self.sent:
+                return await self._unconfirmed(error, "The outcome could not be stored (the store was unavailable).")
+            return await self._failed(error)
+        except Exception:  # noqa: BLE001 - still out
+            return Attempted(self.record.result.delivery, None, error)
+
+    async def _bug(self, exc: Exception) -> Attempted:
+        """A programming error: FAILED / INTERNAL_SERVER_ERROR, visible and retried by hand."""
+        failed = self._base(DeliveryState.FAILED, error_code=ErrorCode.INTERNAL_SERVER_ERROR.value,
+                            error_message="Unexpected error.")  # fmt: skip
+        return Attempted(await self._finish(failed, None), None, exc)
+
+    async def _finish(self, delivery: Delivery, order: AssessmentOrder | None, **kwargs: datetime) -> Delivery:
+        """Store the outcome; while the store is out, try again until the lease's margin is used."""
+        ref, result_id = self.record.ref, self.record.result.id
+        deadline = asyncio.get_running_loop().time() + self.ctx.dispatch.policy.lease_margin_seconds
+        while True:
+            try:
+                return await self.ctx.store.finish_attempt(
+                    ref, result_id, delivery, order, self.holder, self.token, **kwargs
+                )
+            except Exception as exc:
+                if not _is_store_error(exc) or asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+
+def _is_store_error(exc: BaseException) -> bool:
+    return isinstance(exc, ServiceUnavailableError) or is_outage(exc)
+

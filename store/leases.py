@@ -1,0 +1,192 @@
+"""Order leases for the delivery outbox: claim with a fencing token, mark a request out, renew,
+release, quarantine.
+
+A lease row per order (`delivery_leases`) makes one holder the only sender for the order. Its
+`token` grows with every claim and is checked when an attempt finishes, so a holder that lost its
+lease (a stall past expiry) cannot store a stale outcome. `sending` is 1 while a request may be at
+the provider: a lease that expires so (a crash, a stall) is not handed to the next claimer but
+turned into a quarantine (no holder, `lease_until` = the end of the quarantine), and its result
+becomes UNCONFIRMED. The rows are kept (never deleted) so the token only grows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from providers.models import Delivery, DeliveryState, OrderRef
+from store.interface import DeliveryClaim
+from store.tables import delivery_leases, results
+
+ACTIVE = (DeliveryState.PENDING.value, DeliveryState.RETRYING.value, DeliveryState.UNCONFIRMED.value)
+FREE = datetime(1970, 1, 1, tzinfo=UTC)  # lease_until of a lease nobody holds
+NOBODY = ""
+
+
+def delivery_row(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "delivery": delivery.model_dump_json(),
+        "delivery_state": delivery.state.value,
+        "delivery_attempts": delivery.attempts,
+        "delivery_updated_at": delivery.updated_at,
+        "delivery_next_attempt_at": delivery.next_attempt_at,
+    }
+
+
+class LeaseStore:
+    """Mixed into `SqlStore` (through `OutboxStore`)."""
+
+    engine: AsyncEngine
+    _sqlite_lock: asyncio.Lock | None = None
+
+    @contextlib.asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncConnection]:
+        if self.engine.dialect.name != "sqlite":
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        if self._sqlite_lock is None:
+            self._sqlite_lock = asyncio.Lock()
+        async with self._sqlite_lock, self.engine.begin() as conn:
+            yield conn
+
+    def _for_update(self, stmt: Any, *, skip_locked: bool = False, of: Any = results) -> Any:
+        if self.engine.dialect.name == "postgresql":
+            return stmt.with_for_update(skip_locked=skip_locked, of=of)
+        return stmt
+
+    async def _lease(self, conn: AsyncConnection, oid: str, result_id: str, claim: DeliveryClaim) -> int | None:
+        """Take the order's lease when it is free or expired with no request out, and mark the result
+        claimed: the new fencing token, or None."""
+        if await self._quarantine_abandoned(conn, oid, claim):
+            return None
+        insert_into = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        stmt = insert_into(delivery_leases).values(
+            order_id=oid, result_id=result_id, holder=claim.holder, lease_until=claim.lease_until, token=1, sending=0
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[delivery_leases.c.order_id],
+            set_={
+                "result_id": stmt.excluded.result_id, "holder": stmt.excluded.holder,
+                "lease_until": stmt.excluded.lease_until, "token": delivery_leases.c.token + 1, "sending": 0,
+            },
+            where=and_(delivery_leases.c.lease_until <= claim.now, delivery_leases.c.sending == 0),
+        ).returning(delivery_leases.c.token)  # fmt: skip
+        row = (await conn.execute(stmt)).first()
+        if row is None:
+            return None
+        await conn.execute(
+            update(results).where(results.c.id == result_id)
+            .values(claimed_by=claim.holder, claim_until=claim.lease_until)
+        )  # fmt: skip
+        return int(row.token)
+
+    async def _quarantine_abandoned(self, conn: AsyncConnection, oid: str, claim: DeliveryClaim) -> bool:
+        """A lease that expired while its request was out (crash, stall): the outcome is unknown, so
+        the order is fenced for the quarantine and its result is UNCONFIRMED. True when so."""
+        stmt = select(delivery_leases).where(
+            delivery_leases.c.order_id == oid, delivery_leases.c.lease_until <= claim.now,
+            delivery_leases.c.sending == 1,
+        )  # fmt: skip
+        row = (await conn.execute(self._for_update(stmt, of=delivery_leases))).first()
+        if row is None:
+            return False
+        until = claim.now + timedelta(seconds=claim.quarantine_seconds)
+        await conn.execute(
+            update(delivery_leases).where(delivery_leases.c.order_id == oid, delivery_leases.c.token == row.token)
+            .values(holder=NOBODY, lease_until=until, sending=0, token=row.token + 1)
+        )  # fmt: skip
+        await self._mark_unconfirmed(conn, row.result_id, claim.now, until)
+        return True
+
+    async def _mark_unconfirmed(self, conn: AsyncConnection, result_id: str, now: datetime, until: datetime) -> None:
+        stmt = select(results.c.seq, results.c.delivery).where(
+            results.c.id == result_id, results.c.delivery_state.in_(ACTIVE)
+        )
+        row = (await conn.execute(self._for_update(stmt))).first()
+        if row is None:
+            return
+        old = Delivery.model_validate_json(row.delivery)
+        unconfirmed = old.model_copy(update={
+            "state": DeliveryState.UNCONFIRMED, "next_attempt_at": until, "updated_at": now,
+            "error_message": "The instance sending it stopped before the outcome was known.",
+        })  # fmt: skip
+        await conn.execute(
+            update(results).where(results.c.seq == row.seq)
+            .values(**delivery_row(unconfirmed), claimed_by=None, claim_until=None)
+        )  # fmt: skip
+
+    async def begin_send(
+        self, ref: OrderRef, result_id: str, holder: str, token: int, lease_until: datetime
+    ) -> Delivery | None:
+        """Just before a request leaves: check the lease is still ours (holder and token), extend it
+        to `lease_until`, flag a request out and count the send. None when the lease was lost."""
+        oid = ref.encode()
+        async with self._tx() as conn:
+            mine = (delivery_leases.c.order_id == oid, delivery_leases.c.holder == holder,
+                    delivery_leases.c.token == token)  # fmt: skip
+            taken = await conn.execute(update(delivery_leases).where(*mine).values(sending=1, lease_until=lease_until))
+            if taken.rowcount != 1:
+                return None
+            stmt = select(results.c.seq, results.c.delivery).where(results.c.id == result_id)
+            row = (await conn.execute(self._for_update(stmt))).one()
+            old = Delivery.model_validate_json(row.delivery)
+            counted = old.model_copy(update={"sends": old.sends + 1})
+            await conn.execute(
+                update(results).where(results.c.seq == row.seq).values(**delivery_row(counted), claim_until=lease_until)
+            )
+        return counted
+
+    async def renew_lease(self, ref: OrderRef, holder: str, token: int, lease_until: datetime) -> bool:
+        """Extend a lease we still hold (a call in progress); False when it was lost."""
+        oid = ref.encode()
+        async with self._tx() as conn:
+            mine = (delivery_leases.c.order_id == oid, delivery_leases.c.holder == holder,
+                    delivery_leases.c.token == token)  # fmt: skip
+            renewed = await conn.execute(update(delivery_leases).where(*mine).values(lease_until=lease_until))
+            if renewed.rowcount != 1:
+                return False
+            await conn.execute(
+                update(results).where(results.c.order_id == oid, results.c.claimed_by == holder)
+                .values(claim_until=lease_until)
+            )  # fmt: skip
+        return True
+
+    async def _holds(self, conn: AsyncConnection, oid: str, holder: str, token: int | None) -> bool:
+        if token is None:
+            return True
+        stmt = select(delivery_leases.c.holder, delivery_leases.c.token).where(delivery_leases.c.order_id == oid)
+        row = (await conn.execute(self._for_update(stmt, of=delivery_leases))).first()
+        return row is not None and row.holder == holder and row.token == token
+
+    async def _release_lease(
+        self, conn: AsyncConnection, oid: str, holder: str, token: int | None, quarantine_until: datetime | None
+    ) -> None:
+        where = [delivery_leases.c.order_id == oid, delivery_leases.c.holder == holder]
+        if token is not None:
+            where.append(delivery_leases.c.token == token)
+        values = {"holder": NOBODY, "sending": 0, "lease_until": quarantine_until or FREE}
+        await conn.execute(update(delivery_leases).where(*where).values(**values))
+
+    async def release_claims(self, holder: str) -> int:
+        """Give back what `holder` holds (graceful shutdown), except leases with a request out: those
+        expire and then fence the order for its quarantine."""
+        out = select(delivery_leases.c.order_id).where(delivery_leases.c.holder == holder, delivery_leases.c.sending == 1)
+        async with self._tx() as conn:
+            held = await conn.execute(
+                update(results).where(results.c.claimed_by == holder, results.c.order_id.not_in(out))
+                .values(claimed_by=None, claim_until=None)
+            )  # fmt: skip
+            await conn.execute(
+                update(delivery_leases).where(delivery_leases.c.holder == holder, delivery_leases.c.sending == 0)
+                .values(holder=NOBODY, lease_until=FREE)
+            )  # fmt: skip
+        return int(held.rowcount)
