@@ -41,6 +41,10 @@ def delivery_row(delivery: Delivery) -> dict[str, Any]:
     }
 
 
+class _LeaseLost(Exception):
+    """Rolls back a renewal of a lease that is no longer ours."""
+
+
 class LeaseStore:
     """Mixed into `SqlStore` (through `OutboxStore`)."""
 
@@ -130,14 +134,14 @@ class LeaseStore:
         """Just before a request leaves: check the lease is still ours (holder and token), extend it
         to `lease_until`, flag a request out and count the send. None when the lease was lost."""
         oid = ref.encode()
-        async with self._tx() as conn:
+        async with self._tx() as conn:  # lock order everywhere: the result row, then the lease row
+            stmt = select(results.c.seq, results.c.delivery).where(results.c.id == result_id)
+            row = (await conn.execute(self._for_update(stmt))).one()
             mine = (delivery_leases.c.order_id == oid, delivery_leases.c.holder == holder,
                     delivery_leases.c.token == token)  # fmt: skip
             taken = await conn.execute(update(delivery_leases).where(*mine).values(sending=1, lease_until=lease_until))
             if taken.rowcount != 1:
                 return None
-            stmt = select(results.c.seq, results.c.delivery).where(results.c.id == result_id)
-            row = (await conn.execute(self._for_update(stmt))).one()
             old = Delivery.model_validate_json(row.delivery)
             counted = old.model_copy(update={"sends": old.sends + 1})
             await conn.execute(
@@ -148,17 +152,23 @@ class LeaseStore:
     async def renew_lease(self, ref: OrderRef, holder: str, token: int, lease_until: datetime) -> bool:
         """Extend a lease we still hold (a call in progress); False when it was lost."""
         oid = ref.encode()
-        async with self._tx() as conn:
-            mine = (delivery_leases.c.order_id == oid, delivery_leases.c.holder == holder,
-                    delivery_leases.c.token == token)  # fmt: skip
-            renewed = await conn.execute(update(delivery_leases).where(*mine).values(lease_until=lease_until))
-            if renewed.rowcount != 1:
-                return False
+        try:
+            await self._renew(oid, holder, token, lease_until)
+        except _LeaseLost:
+            return False
+        return True
+
+    async def _renew(self, oid: str, holder: str, token: int, lease_until: datetime) -> None:
+        async with self._tx() as conn:  # the result rows first, then the lease (one lock order)
             await conn.execute(
                 update(results).where(results.c.order_id == oid, results.c.claimed_by == holder)
                 .values(claim_until=lease_until)
             )  # fmt: skip
-        return True
+            mine = (delivery_leases.c.order_id == oid, delivery_leases.c.holder == holder,
+                    delivery_leases.c.token == token)  # fmt: skip
+            renewed = await conn.execute(update(delivery_leases).where(*mine).values(lease_until=lease_until))
+            if renewed.rowcount != 1:
+                raise _LeaseLost
 
     async def _holds(self, conn: AsyncConnection, oid: str, holder: str, token: int | None) -> bool:
         if token is None:

@@ -216,7 +216,9 @@ class OutboxStore(LeaseStore):
         quarantine_until: datetime | None = None,
     ) -> Delivery:
         oid = ref.encode()
-        async with self._tx() as conn:
+        async with self._tx() as conn:  # lock order everywhere: the result row, then the lease row
+            mine = select(results.c.seq).where(results.c.id == result_id)
+            await conn.execute(self._for_update(mine))
             if not await self._holds(conn, oid, holder, token):  # a stale holder: its outcome is ignored
                 log.warning("delivery %s: the lease was lost during the attempt; its outcome is not stored", result_id)
                 stored = select(results.c.delivery).where(results.c.id == result_id)

@@ -66,6 +66,7 @@ base_url = "{sandbox_url}/stackone"
 api_key = "{creds['api_key']}"
 account_id = "{creds['account_id']}"
 timeout_seconds = 2
+quarantine_seconds = 1
 """)
     return path
 
