@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.fault_scenarios [--full] [--only NAME] [--starved|--idle]
 
 Real `python app.py` processes, a fake StackOne-shaped provider on a loopback port and a PostgreSQL
-cluster of the benchmark's own (initdb into a temp dir, FAULTS_PG_BIN names PostgreSQL's bin
+cluster of the benchmark's own (initdb into a temp dir, PG_BIN names PostgreSQL's bin
 directory, default /usr/lib/postgresql/15/bin). `--full` runs 300 orders x 2 results with a 2 s
 provider latency and an 8 s store outage (the test suite runs the reduced size, starved only: 20 orders x
 2, 1 s, 4 s). "starved" runs a busy-loop process per core beside the service. Exit status 1 when any
@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.faults.cluster import PgCluster, missing_tools
+from tests.delivery.own_cluster import OwnCluster, missing_tools
 from tests.faults.harness import harness, starved
 from tests.faults.report import Outcome
 from tests.faults.scenarios import FULL, REDUCED, SCENARIOS, Size
@@ -37,11 +37,11 @@ def row(name: str, starve: bool, outcome: Outcome) -> list[str]:
 
 
 async def run(size: Size, names: list[str], modes: list[bool]) -> int:
-    cluster = PgCluster()
+    cluster = OwnCluster()
     broken: list[str] = []
     print("| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS), flush=True)
     try:
-        cluster.start()
+        cluster.init().start()
         for name in names:
             for starve in modes:
                 with tempfile.TemporaryDirectory() as tmp:
@@ -51,7 +51,7 @@ async def run(size: Size, names: list[str], modes: list[bool]) -> int:
                 print("| " + " | ".join(row(name, starve, outcome)) + " |", flush=True)
                 broken += [f"{name} ({'starved' if starve else 'idle'}): {p}" for p in outcome.problems[:5]]
     finally:
-        cluster.destroy()
+        cluster.remove()
     if broken:
         print("\nproblems:\n" + "\n".join(broken))
     return 1 if broken else 0

@@ -27,8 +27,8 @@ from providers.stackone.mapping import order_from_stackone
 from sandbox import SANDBOX_CREDENTIALS, StackOneSandbox
 from store import create_store
 from store.tables import results
+from tests.delivery.own_cluster import OwnCluster
 from tests.delivery.processes import Service, start_service
-from tests.faults.cluster import PgCluster
 from tests.faults.provider import FakeProvider, served_provider
 from tests.faults.report import Figures, Outcome, judge
 
@@ -99,7 +99,7 @@ class Caller:
 class Harness:
     """One scenario's world. `orders` are (global id, provider order id) pairs."""
 
-    def __init__(self, cluster: PgCluster, fake: FakeProvider, provider_url: str, workdir: Path) -> None:
+    def __init__(self, cluster: OwnCluster, fake: FakeProvider, provider_url: str, workdir: Path) -> None:
         self.cluster, self.fake, self.provider_url, self.workdir = cluster, fake, provider_url, workdir
         self.database_url = ""
         self.orders: list[tuple[str, str]] = []
@@ -139,10 +139,12 @@ class Harness:
                         f'account_id = "{creds["account_id"]}"\n' + "\n".join(lines) + "\n")  # fmt: skip
         return path
 
-    async def start(self, name: str) -> Service:
-        service = await start_service(self.config(), self.workdir / f"{name}.log")
-        self.services.append(service)
-        return service
+    async def start(self, *names: str) -> list[Service]:
+        """Services started at once (up to 120 s each: a starved machine starts them slowly)."""
+        config = self.config()
+        started = await asyncio.gather(*(start_service(config, self.workdir / f"{n}.log", 120) for n in names))
+        self.services.extend(started)
+        return list(started)
 
     def use(self, *services: Service) -> None:
         """Callers go to these services from now on."""
@@ -253,7 +255,7 @@ def starved(enabled: bool) -> Iterator[None]:
 
 
 @asynccontextmanager
-async def harness(cluster: PgCluster, workdir: Path) -> AsyncIterator[Harness]:
+async def harness(cluster: OwnCluster, workdir: Path) -> AsyncIterator[Harness]:
     with served_provider() as (fake, url):
         world = Harness(cluster, fake, url, workdir)
         try:

@@ -34,13 +34,13 @@ async def kill_9_mid_call(h: Harness, size: Size) -> Outcome:
     h.fake.behaviour.latency = size.latency
     h.quarantine(size.latency + 1)
     await h.prepare(size.orders)
-    first = await h.start("first")
+    (first,) = await h.start("first")
     h.use(first)
     async with h.load(size.per_order) as load:
         await h.until(_in_flight(h, max(3, size.orders // 3)))
         first.kill()
         ended = time.monotonic()
-        h.use(await h.start("second"))
+        h.use(*await h.start("second"))
         await load
     return await h.settle(ended)
 
@@ -50,7 +50,7 @@ async def two_instances_kill_one(h: Harness, size: Size) -> Outcome:
     h.fake.behaviour.latency = size.latency
     h.quarantine(size.latency + 1)
     await h.prepare(size.orders)
-    first, second = await h.start("first"), await h.start("second")
+    first, second = await h.start("first", "second")
     h.use(first, second)
     async with h.load(size.per_order) as load:
         await h.until(_in_flight(h, max(3, size.orders // 3)))
@@ -67,7 +67,7 @@ async def store_outage(h: Harness, size: Size) -> Outcome:
     h.fake.behaviour.latency = 0.3
     h.quarantine(1.3)
     await h.prepare(size.orders)
-    h.use(await h.start("only"))
+    h.use(*await h.start("only"))
     async with h.load(size.per_order) as load:
         await h.until(_in_flight(h, 3))
         await asyncio.to_thread(h.cluster.stop)
@@ -90,7 +90,7 @@ async def answer_after_timeout(h: Harness, size: Size) -> Outcome:
     h.fake.behaviour.first_latency, h.fake.behaviour.latency = 2.5, 0.05
     h.quarantine(3.5)
     await h.prepare(size.orders)
-    h.use(await h.start("only"))
+    h.use(*await h.start("only"))
     async with h.load(size.per_order) as load:
         await load
     return await h.settle(time.monotonic())
@@ -103,7 +103,7 @@ async def sigterm_past_grace(h: Harness, size: Size) -> Outcome:
     h.connection["timeout_seconds"] = h.fake.behaviour.latency + 2
     h.quarantine(h.fake.behaviour.latency + 1)
     await h.prepare(size.orders)
-    first, second = await h.start("first"), await h.start("second")
+    first, second = await h.start("first", "second")
     h.use(first)
     async with h.load(size.per_order) as load:
         await h.until(_in_flight(h, max(3, size.orders // 3)))
@@ -119,7 +119,7 @@ async def rate_limit_storm(h: Harness, size: Size) -> Outcome:
     h.fake.behaviour.latency, h.fake.behaviour.retry_after = 0.05, 0.5
     h.quarantine(1)
     await h.prepare(size.orders)
-    h.use(await h.start("only"))
+    h.use(*await h.start("only"))
     h.fake.behaviour.storm_until = time.monotonic() + size.storm
     async with h.load(size.per_order) as load:
         await load

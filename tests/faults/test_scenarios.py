@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.cluster import PgCluster, require_tools
+from tests.delivery.own_cluster import OwnCluster, require_tools
 from tests.faults.harness import harness, starved
 from tests.faults.scenarios import REDUCED, SCENARIOS
 
@@ -17,18 +17,18 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[PgCluster]:
+def cluster() -> Iterator[OwnCluster]:
     require_tools()
-    own = PgCluster()
+    own = OwnCluster()
     try:
-        own.start()
+        own.init().start()
         yield own
     finally:
-        own.destroy()
+        own.remove()
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
-async def test_scenario_keeps_every_order_on_a_starved_machine(cluster: PgCluster, tmp_path: Path, name: str) -> None:
+async def test_scenario_keeps_every_order_on_a_starved_machine(cluster: OwnCluster, tmp_path: Path, name: str) -> None:
     # a busy loop per core beside the service (the idle runs are in bench/fault_scenarios.py)
     async with harness(cluster, tmp_path) as world:
         with starved(True):
