@@ -88,7 +88,11 @@ def judge(rows: list[Any], orders: list[tuple[str, str]], record: Any, caller: A
         applied = [_index(s) for s in record.applications.get(provider_id, [])]
         if applied != sorted(applied):
             figures.out_of_order += 1
-            problems.append(f"order {provider_id}: applied out of order {applied}")
+            mine = [(r, Delivery.model_validate_json(r.delivery)) for r in rows if r.order_id == global_id]
+            seen = [(_sent_summary(r), d.state.value, getattr(d, "sends", None), d.attempts) for r, d in mine]
+            problems.append(
+                f"order {provider_id}: applied out of order {applied}; results (summary, state, sends, attempts): {seen}"
+            )
     figures.internal_errors = sum(
         n for answer, n in caller.answers.items() if answer.startswith("INTERNAL_SERVER_ERROR")
     )
