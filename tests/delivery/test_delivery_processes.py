@@ -29,6 +29,7 @@ FAST = {
     "lease_margin_seconds": 1, "poll_interval_seconds": 0.1, "breaker_failures": 8,
     "breaker_cooldown_seconds": 0.2, "shutdown_grace_seconds": 2,
 }  # fmt: skip
+START = 120  # seconds a service may take to start: a starved, shared machine starts it slowly
 
 
 def result_input(order_id: str, n: int) -> dict[str, Any]:
@@ -77,7 +78,7 @@ async def test_kill_9_between_recording_and_delivering_then_restart_delivers(
         config = write_config(tmp_path / "gateway.toml", store_url, sandbox_url, FAST)
         # given a service whose provider call hangs (the result is recorded, the write is in flight)
         boxes.stackone.faults.configure({"rate_timeout": 1, "hang_seconds": 30})
-        first = await start_service(config, tmp_path / "first.log")
+        first = await start_service(config, tmp_path / "first.log", START)
         async with httpx.AsyncClient(base_url=first.url, timeout=10) as http:
             body = (await http.post("/graphql", json={"query": WRITE, "variables": {"input": result_input(order_id, 1)}})).json()
         assert body["data"]["updateAssessmentResult"]["delivery"]["state"] == "PENDING", body
@@ -86,7 +87,7 @@ async def test_kill_9_between_recording_and_delivering_then_restart_delivers(
         assert await states(store_url) == {"PENDING": 1}
         boxes.stackone.faults.switch_off()
         # then a restarted service takes the dead instance's claim once its lease expires, and delivers
-        second = await start_service(config, tmp_path / "second.log")
+        second = await start_service(config, tmp_path / "second.log", START)
         try:
             await wait_for_states(store_url, {"DELIVERED": 1}, 60)
         finally:
@@ -109,7 +110,7 @@ async def test_two_processes_share_500_results_under_random_faults(pg_url: str, 
     })  # fmt: skip
     async with served_sandbox(boxes) as sandbox_url:
         config = write_config(tmp_path / "gateway.toml", pg_url, sandbox_url, FAST)
-        services = await asyncio.gather(*(start_service(config, tmp_path / f"s{i}.log") for i in range(2)))
+        services = await asyncio.gather(*(start_service(config, tmp_path / f"s{i}.log", START) for i in range(2)))
         try:
             async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=40)) as http:
                 gate = asyncio.Semaphore(24)
