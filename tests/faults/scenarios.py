@@ -46,8 +46,9 @@ async def kill_9_mid_call(h: Harness, size: Size) -> Outcome:
 
 
 async def two_instances_kill_one(h: Harness, size: Size) -> Outcome:
-    """Two instances on one PostgreSQL share the load; one is killed with SIGKILL mid-call."""
-    h.fake.behaviour.latency = size.latency
+    """Two instances on one PostgreSQL share the load; one is killed with SIGKILL mid-call; a tenth of
+    the writes are applied and then their connection drops (an outcome the service cannot see)."""
+    h.fake.behaviour.latency, h.fake.behaviour.drop_rate = size.latency, 0.1
     h.quarantine(size.latency + 1)
     await h.prepare(size.orders)
     first, second = await h.start("first", "second")
