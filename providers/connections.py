@@ -36,7 +36,7 @@ class Connection(BaseModel):
     # Served by the in-process sandbox instead of the network.
     sandbox: bool = False
     # Timeouts (seconds) and the cap on writes in flight; None takes the provider's default
-    # (providers/guard.py DEFAULT_LIMITS, documented in the README).
+    # (providers/guard.py DEFAULT_LIMITS, documented in docs/delivery.md).
     timeout_seconds: float | None = None  # the whole call
     connect_timeout_seconds: float | None = None
     read_timeout_seconds: float | None = None

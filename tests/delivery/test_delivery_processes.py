@@ -128,7 +128,7 @@ async def test_two_processes_share_500_results_under_random_faults(pg_url: str, 
                 ids = await asyncio.gather(*firsts, *repeats)
             assert ids[500:] == ids[0:500:10]  # a repeated key answers with the first result
 
-            await wait_for_states(pg_url, {"DELIVERED": 500}, 240)
+            await wait_for_states(pg_url, {"DELIVERED": 500}, 240)  # generous: the machine may be starved
         finally:
             codes = [service.stop() for service in services]
     assert codes == [True, True]
