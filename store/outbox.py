@@ -43,6 +43,10 @@ _RECORD_COLUMNS = (
 )  # fmt: skip
 
 
+class _Stale(Exception):
+    """Rolls back the outcome of an attempt whose lease was lost."""
+
+
 class OutboxStore(LeaseStore):
     """Mixed into `SqlStore`."""
 
@@ -215,17 +219,36 @@ class OutboxStore(LeaseStore):
         token: int | None = None,
         quarantine_until: datetime | None = None,
     ) -> Delivery:
-        oid = ref.encode()
-        async with self._tx() as conn:  # lock order everywhere: the result row, then the lease row
-            mine = select(results.c.seq).where(results.c.id == result_id)
-            await conn.execute(self._for_update(mine))
-            if not await self._holds(conn, oid, holder, token):  # a stale holder: its outcome is ignored
-                log.warning("delivery %s: the lease was lost during the attempt; its outcome is not stored", result_id)
+        try:
+            return await self._finish(ref, result_id, delivery, order, holder, token, quarantine_until)
+        except _Stale:  # a stale holder: its outcome is ignored (and its transaction rolled back)
+            log.warning("delivery %s: the lease was lost during the attempt; its outcome is not stored", result_id)
+            async with self.engine.connect() as conn:
                 stored = select(results.c.delivery).where(results.c.id == result_id)
                 return Delivery.model_validate_json((await conn.execute(stored)).scalar_one())
+
+    async def _finish(
+        self,
+        ref: OrderRef,
+        result_id: str,
+        delivery: Delivery,
+        order: AssessmentOrder | None,
+        holder: str,
+        token: int | None,
+        quarantine_until: datetime | None,
+    ) -> Delivery:
+        oid = ref.encode()
+        # One lock order everywhere: the result row, the order row, then the lease row.
+        async with self._tx() as conn:
+            mine = select(results.c.seq).where(results.c.id == result_id)
+            await conn.execute(self._for_update(mine))
+            if order is not None:
+                await conn.execute(self._upsert(order))
+            if not await self._holds(conn, oid, holder, token):
+                raise _Stale
             if delivery.state in (DeliveryState.RETRYING, DeliveryState.UNCONFIRMED):
-                mine = select(results.c.seq).where(results.c.id == result_id).scalar_subquery()
-                later = select(exists().where(results.c.order_id == oid, results.c.seq > mine))
+                seq = select(results.c.seq).where(results.c.id == result_id).scalar_subquery()
+                later = select(exists().where(results.c.order_id == oid, results.c.seq > seq))
                 if (await conn.execute(later)).scalar():
                     delivery = delivery.model_copy(update={"state": DeliveryState.SUPERSEDED, "next_attempt_at": None})
             row = results.c.id == result_id
@@ -235,8 +258,6 @@ class OutboxStore(LeaseStore):
             await conn.execute(
                 update(results).where(row, results.c.claimed_by == holder).values(claimed_by=None, claim_until=None)
             )
-            if order is not None:
-                await conn.execute(self._upsert(order))
             await self._release_lease(conn, oid, holder, token, quarantine_until)
         return delivery
 
