@@ -61,6 +61,7 @@ class Faults:
     writes_only: bool = True
     code_429: str | None = None
     rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], float] = time.monotonic  # times `down_for_seconds` (tests set their own)
     in_flight: Counter[str] = field(default_factory=Counter)
     current: int = 0
     max_in_flight: int = 0
@@ -88,7 +89,7 @@ class Faults:
         self.retry_after = float(body.get("retry_after", self.retry_after))
         self.hang_seconds = float(body.get("hang_seconds", self.hang_seconds))
         if "down_for_seconds" in body:
-            self.down_until = time.monotonic() + float(body["down_for_seconds"])
+            self.down_until = self.clock() + float(body["down_for_seconds"])
         if "latency_ms" in body:
             low, high = _pair(body["latency_ms"])
             self.latency = (low / 1000, high / 1000)
@@ -109,7 +110,7 @@ class Faults:
 
     def draw(self) -> str | None:
         if self.down_until is not None:
-            if time.monotonic() < self.down_until:
+            if self.clock() < self.down_until:
                 return "down"
             self.down_until = None
         roll, edge = self.rng.random(), 0.0
@@ -120,7 +121,7 @@ class Faults:
         return None
 
     def to_json(self) -> dict[str, Any]:
-        down = max(0.0, self.down_until - time.monotonic()) if self.down_until is not None else 0.0
+        down = max(0.0, self.down_until - self.clock()) if self.down_until is not None else 0.0
         return {
             "switches": {
                 **self.rates, "retry_after": self.retry_after, "hang_seconds": self.hang_seconds,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -39,17 +40,47 @@ async def pg_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def dservices(store_url: str, sandboxes: Sandboxes) -> AsyncIterator[Services]:  # noqa: F811
+async def dbuilt(store_url: str, sandboxes: Sandboxes) -> AsyncIterator[Services]:  # noqa: F811
+    """The service (no deliverer yet)."""
     settings = sandbox_settings(store_url)
     limits = {"timeout_seconds": CALL_TIMEOUT, "quarantine_seconds": QUARANTINE}
     connections = tuple(c.model_copy(update=limits) for c in settings.connections)
     settings = settings.model_copy(update={"delivery": FAST, "connections": connections})
     built = await build_services(settings, sandboxes=sandboxes)
-    deliverer = Deliverer(built.context)
-    await deliverer.start()
     yield built
-    await deliverer.stop()
     await built.aclose()
+
+
+@pytest.fixture
+async def deliverer(dbuilt: Services) -> AsyncIterator[Deliverer]:
+    running = Deliverer(dbuilt.context)
+    await running.start()
+    yield running
+    await running.stop()
+
+
+@pytest.fixture
+async def dservices(dbuilt: Services, deliverer: Deliverer) -> Services:
+    """The service with its background deliverer running."""
+    return dbuilt
+
+
+async def passes(deliverer: Deliverer, count: int = 3) -> None:
+    """Wait until the deliverer has made `count` more passes (each one claims whatever is due):
+    after it, "nothing was sent" means the deliverer had its chances, however slow the machine."""
+    target = deliverer.passes + count
+
+    async def done() -> bool:
+        deliverer.ctx.dispatch.wake()
+        return deliverer.passes >= target
+
+    await eventually(done)
+
+
+def later(services: Services, seconds: float) -> None:
+    """Move the service's clock forward: what was due within `seconds` is due now."""
+    clock = services.context.clock
+    services.context.clock = lambda: clock() + timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -65,6 +96,19 @@ async def control(sandboxes: Sandboxes) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_sandbox_app(sandboxes))
     async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as http:
         yield http
+
+
+class ManualClock:
+    """A monotonic clock that moves only when the test says so (sandbox fault windows, guards)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 8.0) -> Any:

@@ -10,7 +10,29 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-BIN = Path("/usr/lib/postgresql/15/bin")
+import pytest
+
+BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def missing_tools() -> str | None:
+    """Why a cluster cannot be made here, or None."""
+    for tool in ("initdb", "pg_ctl", "psql"):
+        if not (BIN / tool).is_file():
+            return f"{BIN / tool} not found (set PG_BIN to PostgreSQL's bin directory)"
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        return "running as root needs runuser to start PostgreSQL as another user"
+    return None
+
+
+def require_tools() -> None:
+    """Fail with the reason when CI is set, skip with it otherwise."""
+    reason = missing_tools()
+    if reason is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set: {reason}")
+    pytest.skip(reason)
 
 
 def free_port() -> int:
@@ -45,6 +67,11 @@ class OwnCluster:
     def start(self) -> None:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
+
+    def create_database(self, name: str) -> str:
+        """A new database on the cluster; its URL."""
+        self._run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-qc", f'CREATE DATABASE "{name}"')
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")

@@ -104,7 +104,11 @@ class Service:
         return code in (0, -signal.SIGTERM) and "Application shutdown complete" in self.log.read_text()
 
 
-async def start_service(config: Path, log: Path, extra_env: dict[str, str] | None = None) -> Service:
+async def start_service(
+    config: Path, log: Path, extra_env: dict[str, str] | None = None, timeout: float = 120
+) -> Service:
+    """`python app.py` with `config`, once `/health` answers (within `timeout` seconds: a starved
+    machine starts it slowly)."""
     port = free_port()
     env = {**os.environ, **(extra_env or {}), "GATEWAY_CONFIG": str(config), "PYTHONPATH": str(ROOT)}
     with log.open("ab") as out:
@@ -113,7 +117,7 @@ async def start_service(config: Path, log: Path, extra_env: dict[str, str] | Non
             cwd=config.parent, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     service = Service(proc, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     async with httpx.AsyncClient() as http:
         while time.monotonic() < deadline:
             if proc.poll() is not None:

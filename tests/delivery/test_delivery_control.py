@@ -12,8 +12,9 @@ from app import Services
 from providers.errors import ErrorCode
 from providers.models import DeliveryState, OrderRef
 from sandbox import Sandboxes, create_sandbox_app
+from server.deliverer import Deliverer
 from tests.conftest import GraphQLClient
-from tests.delivery.conftest import delivery_state, eventually
+from tests.delivery.conftest import FAST, ManualClock, delivery_state, eventually, later, passes
 from tests.delivery.test_delivery_faults import WRITE, result_input
 from tests.test_graphql_results import find_order, swap_adapter
 
@@ -26,7 +27,7 @@ def code_of(body: dict[str, Any]) -> str:
 
 
 async def test_a_refused_write_is_failed_then_retried_by_hand(
-    dgql: GraphQLClient, dservices: Services, sandboxes: Sandboxes
+    dgql: GraphQLClient, dservices: Services, sandboxes: Sandboxes, deliverer: Deliverer
 ) -> None:
     # given the Kombo connection with a key the sandbox refuses (a permanent failure)
     good = dservices.context.connections["sandbox-kombo"]
@@ -36,8 +37,9 @@ async def test_a_refused_write_is_failed_then_retried_by_hand(
     assert code_of(body) == ErrorCode.PROVIDER_AUTH_FAILED
     ref = OrderRef.parse(order["id"])
     result = (await dservices.store.latest_results([ref]))[ref]
-    # then it is FAILED and stays so: the deliverer does not retry it
-    await asyncio.sleep(0.3)
+    # then it is FAILED and stays so: the deliverer does not retry it, an hour later and several passes on
+    later(dservices, 3600)
+    await passes(deliverer)
     assert await delivery_state(dservices, order["id"]) is DeliveryState.FAILED
     assert sum(r.method == "PUT" for r in sandboxes.kombo.received) == 1
     # when the credentials are fixed and the delivery is retried now
@@ -52,7 +54,7 @@ async def test_a_refused_write_is_failed_then_retried_by_hand(
 
 
 async def test_cancel_a_retrying_delivery(
-    dgql: GraphQLClient, dservices: Services, sandboxes: Sandboxes, control: httpx.AsyncClient
+    dgql: GraphQLClient, dservices: Services, sandboxes: Sandboxes, control: httpx.AsyncClient, deliverer: Deliverer
 ) -> None:
     order = await find_order(dgql, "STACKONE")
     await control.post("/stackone/_sandbox/faults", json={"rate_429": 1, "retry_after": 30})
@@ -61,9 +63,10 @@ async def test_cancel_a_retrying_delivery(
     # when it is cancelled
     cancelled = (await dgql(CANCEL, {"id": written["result"]["id"]}))["data"]["cancelDelivery"]
     assert cancelled == {"order": {"id": order["id"]}, "delivery": {"state": "CANCELLED"}}
-    # then it is never sent, even once the provider is back
+    # then it is never sent, even once the provider is back and the retry time (30 s) has passed
     await control.delete("/stackone/_sandbox/faults")
-    await asyncio.sleep(0.4)
+    later(dservices, 60)
+    await passes(deliverer)
     assert (await control.get("/stackone/_sandbox/faults")).json()["applied"] == {}
     assert await delivery_state(dservices, order["id"]) is DeliveryState.CANCELLED
     assert code_of(await dgql(CANCEL, {"id": written["result"]["id"]})) == ErrorCode.CONFLICT
@@ -127,9 +130,12 @@ async def test_never_two_writes_for_one_order_in_flight(
 
 
 async def test_breaker_opens_queues_and_recovers(
-    dgql: GraphQLClient, dservices: Services, sandboxes: Sandboxes, control: httpx.AsyncClient
+    dgql: GraphQLClient, dservices: Services, sandboxes: Sandboxes, control: httpx.AsyncClient, deliverer: Deliverer
 ) -> None:
-    # given StackOne failing everything
+    # given StackOne failing everything, and the breaker's clock moved only by the test
+    clock = ManualClock()
+    guard = dservices.context.dispatch.guard(dservices.context.connections["sandbox-stackone"])
+    guard.clock = clock
     await control.post("/stackone/_sandbox/faults", json={"rate_500": 1})
     orders = (await dgql(
         '{ assessmentOrders(first: 10, filter: {providers: [STACKONE]}) { edges { node { id } } } }'
@@ -142,9 +148,16 @@ async def test_breaker_opens_queues_and_recovers(
     queued = [p for p in payloads if p["delivery"]["state"] == "PENDING"]
     assert queued and all(p["delivery"]["attempts"] == 0 for p in queued)
     assert all("queued" in p["delivery"]["errorMessage"] for p in queued)
-    assert dservices.context.dispatch.guards["sandbox-stackone"].failures >= 3
-    # when StackOne recovers, the probe closes the breaker and every result is delivered once
+    assert guard.failures >= 3
+    # ... and while the cool-down has not passed, nothing is sent, however many passes the deliverer makes
+    sent = len(sandboxes.stackone.received)
+    later(dservices, 60)  # every retry is due
+    await passes(deliverer)
+    assert len(sandboxes.stackone.received) == sent
+    # when StackOne recovers and the cool-down passes, the probe closes the breaker and every result
+    # is delivered once
     await control.delete("/stackone/_sandbox/faults")
+    clock.advance(FAST.breaker_cooldown_seconds)
 
     async def all_delivered() -> bool:
         return all([await delivery_state(dservices, i) is DeliveryState.DELIVERED for i in ids])

@@ -13,7 +13,7 @@ from providers.errors import ErrorCode
 from providers.models import DeliveryState
 from sandbox import Sandboxes
 from tests.conftest import GraphQLClient
-from tests.delivery.conftest import delivery_state, eventually
+from tests.delivery.conftest import ManualClock, delivery_state, eventually
 from tests.test_graphql_results import find_order
 
 WRITE = """
@@ -71,6 +71,8 @@ async def test_fault_on_the_mutation_path_then_delivered_exactly_once(
 ) -> None:  # fmt: skip
     order = await find_order(dgql, provider)
     slug = SLUG[provider]
+    clock = ManualClock()  # the sandbox's outage window ends only when the test moves this clock
+    sandboxes.for_provider(provider).faults.clock = clock
     # given the provider faulting every write
     assert (await control.post(f"/{slug}/_sandbox/faults", json=switches)).status_code == 200
     # when a result is written
@@ -86,8 +88,11 @@ async def test_fault_on_the_mutation_path_then_delivered_exactly_once(
     # ... and it is listed among the waiting deliveries
     listed = (await dgql(LIST, {"states": ["RETRYING", "PENDING", "UNCONFIRMED"]}))["data"]["deliveries"]
     assert payload["result"]["id"] in [e["node"]["result"]["id"] for e in listed["edges"]]
-    # when the fault clears
-    await control.delete(f"/{slug}/_sandbox/faults")
+    # when the fault clears (an outage window by passing its end; the other faults are switched off)
+    if "down_for_seconds" in switches:
+        clock.advance(switches["down_for_seconds"])
+    else:
+        await control.delete(f"/{slug}/_sandbox/faults")
     # then the background deliverer delivers it, exactly once
     await eventually(lambda: _delivered(dservices, order["id"]))
     faults = (await control.get(f"/{slug}/_sandbox/faults")).json()
