@@ -105,7 +105,7 @@ class Service:
 
 
 async def start_service(
-    config: Path, log: Path, extra_env: dict[str, str] | None = None, timeout: float = 120
+    config: Path, log: Path, timeout: float = 120, extra_env: dict[str, str] | None = None
 ) -> Service:
     """`python app.py` with `config`, once `/health` answers (within `timeout` seconds: a starved
     machine starts it slowly)."""

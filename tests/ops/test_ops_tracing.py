@@ -89,7 +89,7 @@ async def test_console_spans(tmp_path: Path) -> None:
     async with served(recorder) as sandbox_url:
         config = write_config(tmp_path / "gateway.toml", database_url, sandbox_url, POLICY)
         env = {"OTEL_TRACES_EXPORTER": "console", "PYTHONUNBUFFERED": "1", "OTEL_SERVICE_NAME": "gw-under-test"}
-        service = await start_service(config, tmp_path / "service.log", env)
+        service = await start_service(config, tmp_path / "service.log", extra_env=env)
         try:
             async with httpx.AsyncClient(base_url=service.url, timeout=30) as http:
                 # given a write sent with a traceparent, delivered at once
