@@ -23,6 +23,7 @@ from providers.guard import limits_for
 from providers.models import AssessmentOrder, Delivery, DeliveryState
 from providers.protocol import PreparedWrite, WriteOutcome
 from resolvers.context import AppContext
+from resolvers.live import delivery_changed
 from resolvers.merge import merge_delivered
 from resolvers.tracing import attempt_span
 from store.decode import readable
@@ -64,9 +65,10 @@ async def attempt(ctx: AppContext, record: DeliveryRecord) -> Attempted:
         ctx.observer.delivery_transition(record.ref.connection_id, record.result.delivery.state.value, state)
         log.info("delivery %s attempt %d: %s", record.result.id, attempted.delivery.attempts, state.lower(),
                  extra={"order_id": record.ref.encode(), "result_id": record.result.id})  # fmt: skip
-        return attempted
     finally:
         ctx.dispatch.wake()
+    await delivery_changed(ctx.store, ctx.events, record.ref, attempted.order)
+    return attempted
 
 
 class Attempt:
