@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import OperationDefinitionNode, parse, print_ast
+from graphql import OperationDefinitionNode, OperationType, parse, print_ast
 
 from server.settings import parse_settings
 from tests.processes import served_app
@@ -77,12 +77,30 @@ class Runner:
             wanted = {v.variable.name.value for v in op.variable_definitions or ()}
             given = variables if variables is not None else ({"id": self.result_id} if wanted == {"id"} else {})
             body = {"query": print_ast(op), "variables": given, "operationName": op.name.value}
-            answer = httpx.post(f"{self.base}/graphql", json=body, timeout=30).json()
+            if op.operation == OperationType.SUBSCRIPTION:
+                answer = self.first_event(body, wanted)
+            else:
+                answer = httpx.post(f"{self.base}/graphql", json=body, timeout=30).json()
             assert "errors" not in answer and answer.get("data"), (block.page, op.name.value, answer)
             check = EXPECTED.get(op.name.value)
             assert check is None or check(answer["data"]), (block.page, op.name.value, answer)
             self.result_id = _result_id(answer["data"]) or self.result_id
             self.ran.append(op.name.value)
+
+    def first_event(self, body: dict[str, Any], wanted: set[str]) -> dict[str, Any]:
+        """A subscription example: from the current cursor (when it takes `after`), over SSE, with one
+        new sandbox order to report; its first event."""
+        if "after" in wanted:
+            cursor = httpx.post(f"{self.base}/graphql", json={"query": "{ assessmentOrderEventCursor }"}, timeout=30)
+            body["variables"] = {**body["variables"], "after": cursor.json()["data"]["assessmentOrderEventCursor"]}
+        with httpx.stream("POST", f"{self.base}/graphql", json=body, headers={"accept": "text/event-stream"},
+                          timeout=30) as stream:  # fmt: skip
+            assert stream.status_code == 200, stream.read()
+            assert httpx.post(f"{self.base}/sandbox/kombo/_sandbox/orders", json={}, timeout=30).status_code == 201
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    return dict(json.loads(line[len("data: "):]))
+        raise AssertionError("the subscription ended without an event")
 
     def shell(self, block: Block) -> None:
         for command in re.sub(r"\\\n\s*", "", block.text).splitlines():
