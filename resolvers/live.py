@@ -118,8 +118,10 @@ class EventHub:
         """This process appended to the log: read it now (other instances hear it through the bus)."""
         self.bus.appended()
 
-    def register(self, visible: frozenset[str], filter: EventFilter) -> Subscriber:
-        subscriber = Subscriber(visible, filter, self.last_seq, self.policy.queue_size)
+    def register(self, visible: frozenset[str], filter: EventFilter, after: int = 0) -> Subscriber:
+        """A subscriber handed every event past where the hub has read (and past `after`: what it
+        resumes from is never handed twice, even when the hub has not read that far yet)."""
+        subscriber = Subscriber(visible, filter, max(self.last_seq, after), self.policy.queue_size)
         self.subscribers.add(subscriber)
         return subscriber
 
@@ -196,7 +198,11 @@ async def delivery_changed(
     if hub is None:
         return
     if order is None:
-        found = (await store.get_orders([ref])).get(ref)
+        try:  # the change is committed: a store that fails now loses this one event, never the caller's work
+            found = (await store.get_orders([ref])).get(ref)
+        except Exception as exc:
+            log.warning("a DELIVERY_CHANGED event was not recorded (%s)", type(exc).__name__)
+            return
         order = found if isinstance(found, AssessmentOrder) else None
     if order is not None:
         await emit(store, hub, OrderEventKind.DELIVERY_CHANGED, [order], hub.clock())
@@ -227,7 +233,7 @@ async def subscribe(
         start, at = decode_event_cursor(key, after)
         if at < hub.clock() - hub.policy.retention:
             raise EventCursorExpiredError("The cursor is older than the event retention; list the orders again.")
-    subscriber = hub.register(visible, filter)
+    subscriber = hub.register(visible, filter, start or 0)
     try:
         if start is not None:
             async for event in _replay(store, visible, filter, start, subscriber.live_from):
