@@ -131,7 +131,8 @@ class EventHub:
     async def _loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.policy.poll_seconds)
+                async with asyncio.timeout(self.policy.poll_seconds):  # (wait_for may swallow a cancel on 3.11)
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.pump()

@@ -47,7 +47,8 @@ class Deliverer:
                 await asyncio.sleep(0)  # more may be due at once: claim again after yielding
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval * random.uniform(1 - JITTER, 1 + JITTER))
+                async with asyncio.timeout(interval * random.uniform(1 - JITTER, 1 + JITTER)):
+                    await self._wake.wait()  # (asyncio.wait_for may swallow a cancel on 3.11: stop would hang)
 
     async def run_once(self) -> int:
         try:
