@@ -83,6 +83,7 @@ class Attempt:
         self.sends = record.result.delivery.sends
         self.prepared = prepared_of(record)
         self.sent = False
+        self.superseded: Delivery | None = None  # a newer result was recorded before this one was sent
         self.slot_held = True  # the slot reserved for this attempt, until the call takes it over
 
     async def run(self) -> Attempted:
@@ -105,7 +106,7 @@ class Attempt:
                 if reconciled is not None:
                     return reconciled
             if not await self._begin_send():
-                return Attempted(self.record.result.delivery, None)
+                return Attempted(self.superseded or self.record.result.delivery, None)
         except DomainError as error:
             if isinstance(error, ServiceUnavailableError):
                 raise
@@ -123,9 +124,15 @@ class Attempt:
             self.sent, self.sends = True, self.sends + 1
             return True
         ref, result_id = self.record.ref, self.record.result.id
-        counted = await self.ctx.store.begin_send(ref, result_id, self.holder, self.token, self._lease_end())
+        counted = await self.ctx.store.begin_send(
+            ref, result_id, self.holder, self.token, self._lease_end(), now=self.ctx.clock()
+        )
         if counted is None:
             log.warning("delivery %s: the lease was lost before sending; nothing sent", result_id)
+            return False
+        if counted.state is DeliveryState.SUPERSEDED:
+            log.info("delivery %s: a newer result was recorded before sending; nothing sent", result_id)
+            self.superseded = counted
             return False
         self.sent, self.sends = True, counted.sends
         return True

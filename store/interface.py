@@ -265,8 +265,10 @@ class Store(Protocol):
     async def claim_due(
         self, claim: DeliveryClaim, slots: Mapping[str, int], limit: int
     ) -> list[DeliveryRecord]:
-        """Claim up to `limit` PENDING/RETRYING deliveries due at `claim.now`, at most `slots[c]` of
-        connection `c`, oldest due first; one per order, never an order leased by someone else."""
+        """Claim up to `limit` PENDING/RETRYING/UNCONFIRMED deliveries due at `claim.now`, at most
+        `slots[c]` of connection `c`, oldest due first; one per order, never an order leased by someone
+        else, and only the newest result of an order: a due result that is not the newest becomes
+        SUPERSEDED in the claim's transaction."""
 
     async def finish_attempt(
         self,
@@ -285,10 +287,13 @@ class Store(Protocol):
         delivery stored."""
 
     async def begin_send(
-        self, ref: OrderRef, result_id: str, holder: str, token: int, lease_until: datetime
+        self, ref: OrderRef, result_id: str, holder: str, token: int, lease_until: datetime,
+        now: datetime | None = None,
     ) -> Delivery | None:
         """Just before a request leaves: the lease is still ours, it now lasts to `lease_until`, a
-        request is out, the send is counted (the delivery returned). None when the lease was lost."""
+        request is out, the send is counted (the delivery returned). None when the lease was lost.
+        When a newer result of the order exists nothing may be sent: the result becomes SUPERSEDED
+        (that delivery is returned, no send counted) and the lease is released."""
 
     async def renew_lease(self, ref: OrderRef, holder: str, token: int, lease_until: datetime) -> bool:
         """Extend a held lease while its call runs; False when it was lost."""

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opentelemetry import trace
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -32,6 +32,13 @@ FREE = datetime(1970, 1, 1, tzinfo=UTC)  # lease_until of a lease nobody holds
 NOBODY = ""
 
 _tracer = trace.get_tracer("gateway.store")
+
+
+def superseded(delivery: Delivery, now: datetime, message: str | None = None) -> Delivery:
+    changes: dict[str, Any] = {"state": DeliveryState.SUPERSEDED, "next_attempt_at": None, "updated_at": now}
+    if message is not None:
+        changes["error_message"] = message
+    return delivery.model_copy(update=changes)
 
 
 def delivery_row(delivery: Delivery) -> dict[str, Any]:
@@ -76,6 +83,9 @@ class LeaseStore:
         claimed: the new fencing token, or None."""
         if await self._quarantine_abandoned(conn, oid, claim):
             return None
+        if await self._newer_exists(conn, result_id):  # only the newest result of an order is ever sent
+            await self._supersede_result(conn, result_id, claim.now)
+            return None
         insert_into = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         stmt = insert_into(delivery_leases).values(
             order_id=oid, result_id=result_id, holder=claim.holder, lease_until=claim.lease_until, token=1, sending=0
@@ -95,7 +105,44 @@ class LeaseStore:
             update(results).where(results.c.id == result_id)
             .values(claimed_by=claim.holder, claim_until=claim.lease_until)
         )  # fmt: skip
+        # The order is ours now: whatever older result is still waiting is replaced by this one (rows
+        # another transaction holds are skipped, never waited for: begin_send checks again).
+        await self._supersede(conn, oid, result_id, claim.now, skip_locked=True)
         return int(row.token)
+
+    async def _newer_exists(self, conn: AsyncConnection, result_id: str) -> bool:
+        """A result recorded after this one for the same order ("newest" is the insertion order, seq)."""
+        mine = select(results.c.order_id, results.c.seq).where(results.c.id == result_id).subquery()
+        newer = select(results.c.seq).where(results.c.order_id == mine.c.order_id, results.c.seq > mine.c.seq)
+        return (await conn.execute(newer.limit(1))).first() is not None
+
+    async def _supersede_result(self, conn: AsyncConnection, result_id: str, now: datetime) -> Delivery | None:
+        """Mark one waiting result SUPERSEDED (a newer one replaces it) and unclaim it; its delivery."""
+        stmt = select(results.c.seq, results.c.delivery).where(
+            results.c.id == result_id, results.c.delivery_state.in_(ACTIVE)
+        )
+        row = (await conn.execute(self._for_update(stmt))).first()
+        if row is None:
+            return None
+        gone = superseded(Delivery.model_validate_json(row.delivery), now)
+        await conn.execute(
+            update(results).where(results.c.seq == row.seq)
+            .values(**delivery_row(gone), claimed_by=None, claim_until=None)
+        )  # fmt: skip
+        return gone
+
+    async def _supersede(
+        self, conn: AsyncConnection, oid: str, newest_id: str, now: datetime, *, skip_locked: bool = False
+    ) -> None:
+        """Other results of the order that are still waiting (not claimed) are not sent: the newest
+        replaces them."""
+        stmt = select(results.c.seq, results.c.delivery).where(
+            results.c.order_id == oid, results.c.id != newest_id, results.c.delivery_state.in_(ACTIVE),
+            or_(results.c.claim_until.is_(None), results.c.claim_until <= now),
+        )  # fmt: skip
+        for row in (await conn.execute(self._for_update(stmt, skip_locked=skip_locked))).all():
+            gone = superseded(Delivery.model_validate_json(row.delivery), now)
+            await conn.execute(update(results).where(results.c.seq == row.seq).values(**delivery_row(gone)))
 
     async def _quarantine_abandoned(self, conn: AsyncConnection, oid: str, claim: DeliveryClaim) -> bool:
         """A lease that expired while its request was out (crash, stall): the outcome is unknown, so
@@ -130,11 +177,8 @@ class LeaseStore:
         if (await conn.execute(newer)).first() is not None:
             # A newer result replaces it: never send this one again (the newer one goes after the
             # quarantine, so the provider ends on the newest whatever this request did).
-            unconfirmed = old.model_copy(update={
-                "state": DeliveryState.SUPERSEDED, "next_attempt_at": None, "updated_at": now,
-                "error_message": "The instance sending it stopped before the outcome was known; a newer result "
-                "replaces it.",
-            })  # fmt: skip
+            unconfirmed = superseded(old, now, "The instance sending it stopped before the outcome was known; a "
+                                     "newer result replaces it.")  # fmt: skip
         else:
             unconfirmed = old.model_copy(update={
                 "state": DeliveryState.UNCONFIRMED, "next_attempt_at": until, "updated_at": now,
@@ -146,14 +190,23 @@ class LeaseStore:
         )  # fmt: skip
 
     async def begin_send(
-        self, ref: OrderRef, result_id: str, holder: str, token: int, lease_until: datetime
+        self, ref: OrderRef, result_id: str, holder: str, token: int, lease_until: datetime,
+        now: datetime | None = None,
     ) -> Delivery | None:
         """Just before a request leaves: check the lease is still ours (holder and token), extend it
-        to `lease_until`, flag a request out and count the send. None when the lease was lost."""
+        to `lease_until`, flag a request out and count the send. None when the lease was lost. When a
+        newer result of the order was recorded meanwhile nothing is sent: the result is SUPERSEDED
+        (that delivery is returned, sends not counted) and the lease is free for the newer one."""
         oid = ref.encode()
         async with self._tx() as conn:  # lock order everywhere: the result row, then the lease row
             stmt = select(results.c.seq, results.c.delivery).where(results.c.id == result_id)
             row = (await conn.execute(self._for_update(stmt))).one()
+            if not await self._holds(conn, oid, holder, token):
+                return None
+            if await self._newer_exists(conn, result_id):
+                gone = await self._supersede_result(conn, result_id, now or datetime.now(UTC))
+                await self._release_lease(conn, oid, holder, token, None)
+                return gone or Delivery.model_validate_json(row.delivery)
             mine = (delivery_leases.c.order_id == oid, delivery_leases.c.holder == holder,
                     delivery_leases.c.token == token)  # fmt: skip
             taken = await conn.execute(update(delivery_leases).where(*mine).values(sending=1, lease_until=lease_until))

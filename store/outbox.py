@@ -89,17 +89,6 @@ class OutboxStore(LeaseStore):
         async with self.engine.connect() as conn:
             return (await conn.execute(select(orders.c.id).where(orders.c.id == oid))).first() is not None
 
-    async def _supersede(self, conn: AsyncConnection, oid: str, newest_id: str, now: datetime) -> None:
-        """Older results of the order that are still waiting are not sent: the newest replaces them."""
-        stmt = select(results.c.seq, results.c.delivery).where(
-            results.c.order_id == oid, results.c.id != newest_id, results.c.delivery_state.in_(ACTIVE),
-            _unclaimed(now),
-        )  # fmt: skip
-        for row in (await conn.execute(self._for_update(stmt))).all():
-            old = Delivery.model_validate_json(row.delivery)
-            gone = old.model_copy(update={"state": DeliveryState.SUPERSEDED, "next_attempt_at": None, "updated_at": now})
-            await conn.execute(update(results).where(results.c.seq == row.seq).values(**delivery_row(gone)))
-
     # ----------------------------------------------------------------------- read
 
     async def find_by_idempotency_key(self, ref: OrderRef, key: str) -> DeliveryRecord | None:
@@ -169,9 +158,11 @@ class OutboxStore(LeaseStore):
             return []
         left, taken, orders_seen = dict(slots), {}, set()
         fenced = exists().where(delivery_leases.c.order_id == results.c.order_id, delivery_leases.c.lease_until > claim.now)
+        later = results.alias("later")
+        newest = ~exists().where(later.c.order_id == results.c.order_id, later.c.seq > results.c.seq)
         async with self._tx() as conn:
             stmt = (
-                select(results.c.seq, results.c.id, results.c.order_id, results.c.connection_id)
+                select(results.c.seq, results.c.id, results.c.order_id, results.c.connection_id, newest.label("newest"))
                 .where(
                     results.c.delivery_state.in_(ACTIVE), results.c.delivery_next_attempt_at <= claim.now,
                     _unclaimed(claim.now), results.c.connection_id.in_(open_connections), ~fenced,
@@ -180,6 +171,9 @@ class OutboxStore(LeaseStore):
                 .limit(limit * 2)
             )  # fmt: skip
             for row in (await conn.execute(self._for_update(stmt, skip_locked=True))).all():
+                if not row.newest:  # only the newest result of an order is ever sent
+                    await self._supersede_result(conn, row.id, claim.now)
+                    continue
                 if len(taken) >= limit or left[row.connection_id] <= 0 or row.order_id in orders_seen:
                     continue
                 orders_seen.add(row.order_id)

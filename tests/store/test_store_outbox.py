@@ -177,6 +177,9 @@ async def test_upgrade_to_0004_makes_interrupted_writes_due_and_keys_unique(stor
         assert got["r-1"].delivery_next_attempt_at == T0
         assert {r.connection_id for r in got.values()} == {"conn-a"}
         assert (got["r-2"].idempotency_key, got["r-3"].idempotency_key) == (None, "k")
-        assert [r.result.id for r in await opened.claim_due(claim("A", at=1), {"conn-a": 5}, 5)] == ["r-1"]
+        # and, being older than the order's newest result, it is superseded when due, never sent
+        assert await opened.claim_due(claim("A", at=1), {"conn-a": 5}, 5) == []
+        interrupted = await opened.get_delivery("r-1", T0)
+        assert interrupted is not None and interrupted.result.delivery.state is DeliveryState.SUPERSEDED
     finally:
         await opened.close()
