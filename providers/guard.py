@@ -8,6 +8,12 @@ pauses the connection for its `Retry-After`; when the pause ends one probe write
 each success then widens the window of writes in flight by one (slow start) up to the cap. While a
 guard gives no slot, writes stay queued in the store. State is per instance (in memory): each
 instance protects the provider from itself.
+
+The pause and the window are enforced twice: when a slot is reserved and again at the moment the
+request leaves (`run` admits it). A slot reserved before a 429 arrived (its attempt was busy with the
+store meanwhile) therefore never sends into the pause: it is `HeldBack` (nothing sent), and after
+the pause only as many requests are out as the window allows, the probe alone first, whoever
+reserved their slots when.
 """
 
 from __future__ import annotations
@@ -69,6 +75,11 @@ def http_timeout(limits: Limits) -> httpx.Timeout:
     return httpx.Timeout(limits.read, connect=limits.connect)
 
 
+class HeldBack(ProviderRateLimitedError):
+    """A write not sent: the connection is paused by a 429, or its slow-start window stayed full.
+    Nothing left the service; the write is due again after `retry_after`."""
+
+
 class BreakerState(StrEnum):
     CLOSED = "CLOSED"
     OPEN = "OPEN"
@@ -98,7 +109,9 @@ class ConnectionGuard:
         self.paused_until = 0.0
         self.probing = False
         self.window = limits.max_in_flight  # writes allowed in flight now (1 after a 429, then +1 per success)
+        self.sending = 0  # requests admitted by `run` and not finished
         self._freed = asyncio.Event()
+        self._changed = asyncio.Event()  # replaced on every change of `sending`, the window or the pause
 
     @property
     def state(self) -> BreakerState:
@@ -150,7 +163,8 @@ class ConnectionGuard:
                 return False
             self._freed.clear()
             try:
-                await asyncio.wait_for(self._freed.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._freed.wait()
             except TimeoutError:
                 return False
         return True
@@ -164,8 +178,44 @@ class ConnectionGuard:
         self.release()
         self.probing = False
 
+    async def admit(self, timeout: float) -> None:
+        """Just before a request leaves: not while paused, and only while fewer requests are out than
+        the window allows (after a pause: the probe alone until its outcome is known). Waits up to
+        `timeout` for the window; raises `HeldBack` when the request may not go."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    self._hold_while_paused()
+                    if self.sending < min(self.window, self.limits.max_in_flight):
+                        break
+                    await self._changed.wait()
+        except TimeoutError:
+            raise HeldBack(
+                f"{self.provider.value} is recovering from a 429; the write waits for the slow start.",
+                provider=self.provider,
+            ) from None  # fmt: skip
+        self.sending += 1
+
+    def _hold_while_paused(self) -> None:
+        wait = self.paused_until - self.clock()
+        if wait > 0:
+            raise HeldBack(
+                f"{self.provider.value} asked us to slow down (429); the write is queued.",
+                provider=self.provider, retry_after=wait,
+            )  # fmt: skip
+
+    def _change(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
     async def run(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Run `call` in a reserved slot within the whole-call timeout; the slot is released after."""
+        """Run `call` in a reserved slot within the whole-call timeout, once admitted (`admit`, up to
+        the whole-call timeout); the slot is released after. `HeldBack`: nothing was sent."""
+        try:
+            await self.admit(self.limits.call)
+        except BaseException:
+            self.unreserve()
+            raise
         try:
             async with asyncio.timeout(self.limits.call):
                 result = await call()
@@ -186,6 +236,8 @@ class ConnectionGuard:
             self._succeeded()
             return result
         finally:
+            self.sending -= 1
+            self._change()
             self.release()
 
     async def bounded(self, call: Awaitable[T]) -> T:
@@ -207,6 +259,7 @@ class ConnectionGuard:
         if isinstance(error, ProviderRateLimitedError):
             self.paused_until = max(self.paused_until, self.clock() + (error.retry_after or 1.0))
             self.window = 1  # after the pause: one probe first, then slow start
+            self._change()  # whoever waits to be admitted is held back now
             return
         if error is not None and not error.retryable:
             self._succeeded()  # the provider answered: it is up

@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from providers.errors import DomainError, ErrorCode, OrderNotFoundError, ResultConflictError, ServiceUnavailableError
-from providers.guard import limits_for
+from providers.guard import HeldBack, limits_for
 from providers.models import AssessmentOrder, Delivery, DeliveryState
 from providers.protocol import PreparedWrite, WriteOutcome
 from resolvers.context import AppContext
@@ -31,6 +32,7 @@ from store.interface import DeliveryRecord
 from store.outage import is_outage
 
 log = logging.getLogger("gateway.delivery")
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -82,7 +84,8 @@ class Attempt:
         self.attempts = record.result.delivery.attempts + 1
         self.sends = record.result.delivery.sends
         self.prepared = prepared_of(record)
-        self.sent = False
+        self.sent = False  # the send is counted (begin_send)
+        self.left = False  # the guard admitted the request: it is on its way to the provider
         self.superseded: Delivery | None = None  # a newer result was recorded before this one was sent
         self.slot_held = True  # the slot reserved for this attempt, until the call takes it over
 
@@ -145,11 +148,18 @@ class Attempt:
         renewer = asyncio.create_task(self._renew())
         self.slot_held = False  # run() releases it
         try:
-            outcome = await self.guard.run(lambda: adapter.send_result(order, self.prepared))
+            outcome = await self.guard.run(lambda: self._leave(adapter.send_result(order, self.prepared)))
         except asyncio.CancelledError:  # shutdown past the grace period: the request may be out
             with contextlib.suppress(Exception):
-                await self._unconfirmed(None, "The service stopped while the write was in flight.")
+                if self.left:
+                    await self._unconfirmed(None, "The service stopped while the write was in flight.")
+                else:  # still waiting to be admitted: nothing left, due again at once
+                    self.sent, self.sends = False, self.sends - 1
+                    await self._finish(self._base(DeliveryState.RETRYING, next_attempt_at=self.ctx.clock()), None)
             raise
+        except HeldBack as error:  # a 429 pause or the slow start held it back: nothing left
+            self.sent, self.sends = False, self.sends - 1
+            return await self._failed(error)
         except ResultConflictError as error:
             reconciled = await self._reconcile_refusal(order, error)
             return reconciled or await self._failed(error)
@@ -160,6 +170,11 @@ class Attempt:
         finally:
             renewer.cancel()
         return await self._delivered(order, outcome)
+
+    async def _leave(self, call: Awaitable[T]) -> T:
+        """The request leaves now (the guard admitted it)."""
+        self.left = True
+        return await call
 
     async def _renew(self) -> None:
         """Keep the lease covering the call (plus the margin) while it runs."""

@@ -4,11 +4,15 @@ start) up to the cap. Per-provider timeout defaults follow the providers' docume
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 import httpx
+import pytest
 
 from providers.connections import Connection
 from providers.errors import ErrorCode, ProviderRateLimitedError
-from providers.guard import DEFAULT_LIMITS, ConnectionGuard, Limits, limits_for
+from providers.guard import DEFAULT_LIMITS, ConnectionGuard, HeldBack, Limits, limits_for
 from providers.models import ProviderName
 from tests.conftest import GraphQLClient
 from tests.delivery.test_delivery_faults import WRITE, result_input
@@ -55,6 +59,90 @@ async def test_after_a_429_pause_one_probe_then_slow_start() -> None:
         assert guard.try_reserve()
         await guard.run(ok)
     assert windows == [2, 3, 4, 5, 6, 7, 8, 8]
+
+
+class Gate:
+    """Calls that stay at the provider until the test opens the gate; counts them in flight."""
+
+    def __init__(self) -> None:
+        self.open = asyncio.Event()
+        self.entered: list[int] = []  # how many were in flight as each one arrived
+        self.in_flight = 0
+
+    async def call(self) -> str:
+        self.in_flight += 1
+        self.entered.append(self.in_flight)
+        try:
+            await self.open.wait()
+            return "ok"
+        finally:
+            self.in_flight -= 1
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):  # a bound, not a synchronisation: every step below is an event
+        while not check():
+            await asyncio.sleep(0)
+
+
+async def test_slots_reserved_before_a_429_never_send_into_the_pause_nor_all_at_once_after_it() -> None:
+    clock = Clock()
+    guard = ConnectionGuard(ProviderName.STACKONE, Limits(connect=1, read=1, call=30, max_in_flight=8), clock=clock)
+    # given four writes that reserved their slots while the window was wide open
+    for _ in range(4):
+        assert guard.try_reserve()
+    # when the first one is refused with 429 (Retry-After 5 s) while the other three are still busy
+    with pytest.raises(ProviderRateLimitedError):
+        await guard.run(refused)
+    # then during the pause none of the three reaches the provider: each is held back, nothing sent
+    gate = Gate()
+    for _ in range(3):
+        with pytest.raises(HeldBack) as held:
+            await guard.run(gate.call)
+        assert held.value.retry_after == 5
+    assert gate.entered == [] and guard.in_flight == 0
+    # when the pause is over and three stale slots (reserved earlier, or forced) go at once
+    clock.now += 5
+    for _ in range(3):
+        assert guard.try_reserve(force=True)
+    runs = [asyncio.create_task(guard.run(gate.call)) for _ in range(3)]
+    await _until(lambda: guard.sending == 1 and len(gate.entered) == 1)
+    for _ in range(3):
+        await asyncio.sleep(0)  # every other run had its turn: still one request out, the probe
+    assert gate.entered == [1]
+    # then the others wait for the probe's outcome; its success widens the window to two
+    gate.open.set()
+    assert await asyncio.gather(*runs) == ["ok"] * 3
+    assert gate.entered[0] == 1 and max(gate.entered) <= 2 and guard.window == 4
+
+
+async def test_a_429_while_writes_wait_for_the_slow_start_holds_them_back() -> None:
+    clock = Clock()
+    guard = ConnectionGuard(ProviderName.STACKONE, Limits(connect=1, read=1, call=30, max_in_flight=8), clock=clock)
+    assert guard.try_reserve()
+    with pytest.raises(ProviderRateLimitedError):
+        await guard.run(refused)
+    clock.now += 5
+    # given the probe out and a second write waiting to be admitted
+    probe_answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def probe() -> None:
+        await probe_answer
+
+    gate = Gate()
+    for _ in range(2):
+        assert guard.try_reserve(force=True)
+    probing = asyncio.create_task(guard.run(probe))
+    waiting = asyncio.create_task(guard.run(gate.call))
+    await _until(lambda: guard.sending == 1)
+    # when the probe is refused again
+    probe_answer.set_exception(ProviderRateLimitedError("429", retry_after=5))
+    with pytest.raises(ProviderRateLimitedError):
+        await probing
+    # then the waiting write is held back (not sent into the new pause)
+    with pytest.raises(HeldBack):
+        await waiting
+    assert gate.entered == [] and guard.sending == 0 and guard.in_flight == 0
 
 
 async def test_writes_queued_during_a_429_pause_say_rate_limited(
