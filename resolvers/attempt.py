@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar, runtime_checkable
 
-from providers.errors import DomainError, ErrorCode, OrderNotFoundError, ResultConflictError, ServiceUnavailableError
+from providers.errors import (
+    DomainError,
+    ErrorCode,
+    OrderNotFoundError,
+    ProviderRejectedInputError,
+    ResultConflictError,
+    ServiceUnavailableError,
+)
 from providers.guard import HeldBack, limits_for
 from providers.models import AssessmentOrder, Delivery, DeliveryState
 from providers.protocol import PreparedWrite, WriteOutcome
@@ -160,7 +167,7 @@ class Attempt:
         except HeldBack as error:  # a 429 pause or the slow start held it back: nothing left
             self.sent, self.sends = False, self.sends - 1
             return await self._failed(error)
-        except ResultConflictError as error:
+        except (ResultConflictError, ProviderRejectedInputError) as error:
             reconciled = await self._reconcile_refusal(order, error)
             return reconciled or await self._failed(error)
         except DomainError as error:
@@ -194,29 +201,47 @@ class Attempt:
 
     # ------------------------------------------------------------------- reconcile (Kombo)
 
-    async def _reconcile(self, order: AssessmentOrder) -> Attempted | None:
-        """An unconfirmed write to a provider that can be read: DELIVERED when the provider already
-        holds our status, None when it must be sent (again)."""
+    async def _read_status(self, order: AssessmentOrder) -> str | None:
+        """The provider's status of the order read back, or None when it cannot be read (not Kombo)."""
         adapter = self.ctx.adapter_for(self.record.ref)
         if not isinstance(adapter, Readable) or self.prepared.provider_status is None:
             return None
         remote = await self.guard.bounded(adapter.read_order(order))
-        if remote is None or remote.provider_status in (None, "OPEN"):
-            return None
-        if remote.provider_status != self.prepared.provider_status:
-            return None  # someone else moved it: sending tells (a CONFLICT)
+        return None if remote is None else remote.provider_status or "OPEN"
+
+    async def _reconcile(self, order: AssessmentOrder) -> Attempted | None:
+        """An unconfirmed write to a provider that can be read: DELIVERED when the provider already
+        holds our status, None when it must be sent (again)."""
+        status = await self._read_status(order)
+        if status in (None, "OPEN") or status != self.prepared.provider_status:
+            return None  # not applied (send it), or someone else moved it (sending tells: a refusal)
+        return await self._reconciled(order)
+
+    async def _reconciled(self, order: AssessmentOrder) -> Attempted:
         log.info("delivery %s: reconciled, the provider already holds it", self.record.result.id)
         outcome = WriteOutcome(status_code=200, message="Reconciled: the provider already held this result.")
         return await self._delivered(order, outcome, reconciled=True)
 
-    async def _reconcile_refusal(self, order: AssessmentOrder, error: ResultConflictError) -> Attempted | None:
-        """Kombo's "not OPEN" right after an unconfirmed attempt is most likely our own earlier write."""
+    async def _reconcile_refusal(self, order: AssessmentOrder, error: DomainError) -> Attempted | None:
+        """A refusal right after an unconfirmed attempt (Kombo's "not OPEN", `PLATFORM.INPUT_INVALID`)
+        is most likely our own earlier write having landed: read the order back. Our status there:
+        DELIVERED (reconciled). Still OPEN although the refusal says otherwise (Kombo's reads lag its
+        writes until it syncs) or unreadable: UNCONFIRMED again, read back after the quarantine, never
+        FAILED for it. Another status (someone else moved it): None, the refusal stands."""
         if self.record.result.delivery.state is not DeliveryState.UNCONFIRMED:
             return None
         try:
-            return await self._reconcile(order)
+            status = await self._read_status(order)
         except DomainError:
             return await self._unconfirmed(error, "The provider refused; reading it back failed.")
+        if status is None:
+            return None
+        if status == self.prepared.provider_status:
+            return await self._reconciled(order)
+        if status == "OPEN":
+            return await self._unconfirmed(error, "The provider refused as if our earlier write had landed; "
+                                           "reading it back does not show it yet.")  # fmt: skip
+        return None
 
     # ------------------------------------------------------------------- outcomes
 

@@ -14,7 +14,12 @@ line is sent, then the connection drops: over a socket the client sees a closed 
 process httpx's own `RemoteProtocolError`), `down_for_seconds` (every request answers 503 until
 then), `latency_ms: [min, max]` (each write that is applied is held in flight that long),
 `concurrency_limit` (more writes in flight at once on this sandbox than that: 429, Kombo
-`PLATFORM.CONCURRENCY_LIMIT_EXCEEDED`), `writes_only` (default true: reads are never faulted).
+`PLATFORM.CONCURRENCY_LIMIT_EXCEEDED`), `writes_only` (default true: reads are never faulted),
+`rate_lost_answer` (the write is applied, then the connection drops before the answer: the change
+stands and the caller cannot see it). Kombo only: `stale_read_seconds` (reads come from Kombo's last
+sync: for that long after a write, `GET /assessment/orders` shows the order as it was before it) and
+`write_once` (the ATS behind Kombo takes one result per order: once the order left OPEN, any further
+write is refused as a status change is, `PLATFORM.INPUT_INVALID`, even with the same status).
 
 The record: `overlaps` (a write arrived for an order while another write for it was in flight),
 `applied` (writes the sandbox applied, per order), `max_in_flight`, `injected` (faults per kind).
@@ -40,9 +45,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sandbox._common import CONTROL_PREFIX, InvalidJson, parse_json
 
 ErrorBody = Callable[[int, str, str | None], bytes]  # (status, message, provider code) -> body
-_RATES = ("rate_429", "rate_408", "rate_500", "rate_503", "rate_timeout", "rate_malformed", "rate_drop")
-_NUMBERS = ("retry_after", "hang_seconds", "down_for_seconds")
-KEYS = frozenset({*_RATES, *_NUMBERS, "latency_ms", "concurrency_limit", "seed", "writes_only", "code_429"})
+_RATES = ("rate_429", "rate_408", "rate_500", "rate_503", "rate_timeout", "rate_malformed", "rate_drop",
+          "rate_lost_answer")  # fmt: skip
+_NUMBERS = ("retry_after", "hang_seconds", "down_for_seconds", "stale_read_seconds")
+KEYS = frozenset(
+    {*_RATES, *_NUMBERS, "latency_ms", "concurrency_limit", "seed", "writes_only", "code_429", "write_once"}
+)
 WRITE_METHODS = frozenset({"PUT", "PATCH", "POST", "DELETE"})
 
 
@@ -60,6 +68,8 @@ class Faults:
     concurrency_limit: int | None = None
     writes_only: bool = True
     code_429: str | None = None
+    stale_read_seconds: float = 0.0  # Kombo: reads lag writes by this much (its sync)
+    write_once: bool = False  # Kombo: no write once the order left OPEN
     rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], float] = time.monotonic  # times `down_for_seconds` (tests set their own)
     in_flight: Counter[str] = field(default_factory=Counter)
@@ -102,11 +112,14 @@ class Faults:
             self.rng.seed(body["seed"])
         self.writes_only = bool(body.get("writes_only", self.writes_only))
         self.code_429 = body.get("code_429", self.code_429)
+        self.stale_read_seconds = float(body.get("stale_read_seconds", self.stale_read_seconds))
+        self.write_once = bool(body.get("write_once", self.write_once))
 
     def switch_off(self) -> None:
         """Every switch off; the record of what happened stays."""
         self.rates.clear()
         self.down_until, self.latency, self.concurrency_limit, self.code_429 = None, (0.0, 0.0), None, None
+        self.stale_read_seconds, self.write_once = 0.0, False
 
     def draw(self) -> str | None:
         if self.down_until is not None:
@@ -127,6 +140,7 @@ class Faults:
                 **self.rates, "retry_after": self.retry_after, "hang_seconds": self.hang_seconds,
                 "down_for_seconds": down, "latency_ms": [self.latency[0] * 1000, self.latency[1] * 1000],
                 "concurrency_limit": self.concurrency_limit, "writes_only": self.writes_only,
+                "stale_read_seconds": self.stale_read_seconds, "write_once": self.write_once,
             },
             "overlaps": self.overlaps, "applied": dict(self.applied), "max_in_flight": self.max_in_flight,
             "in_flight": self.current, "injected": dict(self.injected),
@@ -169,6 +183,10 @@ class FaultInjector:
         if kind is None and match is not None and faults.concurrency_limit is not None:
             if faults.current >= faults.concurrency_limit:
                 kind = "concurrency"
+        if kind == "lost_answer" and match is not None:
+            faults.injected[kind] += 1
+            await self._apply(scope, receive, _answer_lost(send), faults, match.group(1))
+            return
         if kind is not None:
             faults.injected[kind] += 1
             await self._inject(kind, faults, send)
@@ -226,6 +244,19 @@ class FaultInjector:
             body = self.error_body(429, "Too many requests.", faults.code_429 or "PLATFORM.RATE_LIMIT_EXCEEDED")
             extra = [(b"retry-after", f"{faults.retry_after:g}".encode())]
             await _answer(send, 429, body, "application/json", extra)
+
+
+def _answer_lost(send: Send) -> Send:
+    """The answer never arrives whole: its status line goes out, then the connection drops."""
+
+    async def lose(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(b"content-type", b"application/json"), (b"content-length", b"64")]
+            await send({"type": "http.response.start", "status": message["status"], "headers": headers})
+        elif not message.get("more_body", False):
+            raise httpx.RemoteProtocolError("Server disconnected without sending a complete response.")
+
+    return lose
 
 
 async def _answer(

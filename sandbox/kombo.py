@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -106,11 +107,15 @@ class KomboSandbox:
     deliveries: list[Delivery] = field(default_factory=list)
     created_count: int = 0
     faults: Faults = field(default_factory=Faults)  # fault switches, sandbox/_faults.py
+    # Each order as it was before its last write, and when that write was applied: what a read shows
+    # while Kombo has not synced the write yet (the `stale_read_seconds` switch).
+    before_write: dict[str, tuple[dict[str, Any], datetime]] = field(default_factory=dict)
 
     def seed(self) -> None:
         self.orders = seed_data.kombo_orders()
         self.created_at = seed_data.kombo_created_at()
         self.results = {}
+        self.before_write = {}
         self.created_count = 0
 
     def reset(self) -> None:
@@ -243,6 +248,15 @@ def _created_after(raw: str | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
+def _as_read(state: KomboSandbox, order_id: str, order: dict[str, Any]) -> dict[str, Any]:
+    """The order as a read shows it: before its last write while that write is not synced yet."""
+    earlier = state.before_write.get(order_id)
+    lag = timedelta(seconds=state.faults.stale_read_seconds)
+    if earlier is not None and state.clock() < earlier[1] + lag:
+        return earlier[0]
+    return order
+
+
 def _list_orders(state: KomboSandbox, request: Request) -> JSONResponse:
     query = request.query_params
     size, offset = _page_size(query.get("page_size")), _offset(query.get("cursor"))
@@ -250,8 +264,9 @@ def _list_orders(state: KomboSandbox, request: Request) -> JSONResponse:
         query.get("created_after")
     )
     matching = [
-        order for oid, order in sorted(state.orders.items(), key=lambda kv: (state.created_at[kv[0]], kv[0]))
-        if (not ids or oid in ids) and (not statuses or order["status"] in statuses)
+        _as_read(state, oid, order)
+        for oid, order in sorted(state.orders.items(), key=lambda kv: (state.created_at[kv[0]], kv[0]))
+        if (not ids or oid in ids) and (not statuses or _as_read(state, oid, order)["status"] in statuses)
         and (after is None or state.created_at[oid] >= after)
     ]  # fmt: skip
     page = matching[offset : offset + size]
@@ -385,8 +400,10 @@ async def _put_result(state: KomboSandbox, request: Request) -> JSONResponse:
     order = state.orders.get(order_id)
     if order is None:
         raise Refused(404, None, f"The assessment order {order_id!r} could not be found.", title="Not found")
-    if order["status"] != "OPEN" and body["status"] != order["status"]:
+    changes = body["status"] != order["status"] or state.faults.write_once
+    if order["status"] != "OPEN" and changes:
         raise _invalid("status can only be updated while the order is OPEN")
+    state.before_write[order_id] = (copy.deepcopy(order), state.clock())
     order["status"] = body["status"]
     state.results[order_id] = body
     return JSONResponse({"status": "success", "data": {}, "warnings": _warnings(state, body)})

@@ -45,6 +45,7 @@ class Behaviour:
     latency: float = 0.0  # seconds each write is processed before it is applied
     first_latency: float | None = None  # for each order's first write instead of `latency`
     storm_until: float = 0.0  # until then (monotonic) every write answers 429 at once
+    storm_for: float = 0.0  # a storm of this many seconds starts with the first write that arrives
     retry_after: float = 1.0
     drop_rate: float = 0.0  # applied, then the connection drops before the answer
     rng: random.Random = field(default_factory=lambda: random.Random(10))
@@ -82,6 +83,8 @@ class FakeProvider:
         summary = json.loads(body).get("summary") if body else None
         visit = Visit(order, summary, time.monotonic())
         self.record.visits.append(visit)
+        if self.behaviour.storm_for and not self.behaviour.storm_until:
+            self.behaviour.storm_until = visit.arrived + self.behaviour.storm_for
         if visit.arrived < self.behaviour.storm_until:
             visit.finished, visit.status = visit.arrived, 429
             extra = [(b"retry-after", f"{self.behaviour.retry_after:g}".encode())]

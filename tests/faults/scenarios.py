@@ -116,12 +116,13 @@ async def sigterm_past_grace(h: Harness, size: Size) -> Outcome:
 
 
 async def rate_limit_storm(h: Harness, size: Size) -> Outcome:
-    """Every write is refused with 429 (Retry-After 0.5 s) for a while; then the provider recovers."""
+    """Every write is refused with 429 (Retry-After 0.5 s) for a while from the first write on (so a
+    slow start of the service on a starved machine cannot miss it); then the provider recovers."""
     h.fake.behaviour.latency, h.fake.behaviour.retry_after = 0.05, 0.5
     h.quarantine(1)
     await h.prepare(size.orders)
     h.use(*await h.start("only"))
-    h.fake.behaviour.storm_until = time.monotonic() + size.storm
+    h.fake.behaviour.storm_for = size.storm
     async with h.load(size.per_order) as load:
         await load
     outcome = await h.settle(h.fake.behaviour.storm_until)
