@@ -83,6 +83,9 @@ class FakeProvider:
         summary = json.loads(body).get("summary") if body else None
         visit = Visit(order, summary, time.monotonic())
         self.record.visits.append(visit)
+        if body is None:  # the caller went (killed) before its body arrived whole: nothing to apply
+            visit.finished, visit.status = visit.arrived, 0
+            return
         if self.behaviour.storm_for and not self.behaviour.storm_until:
             self.behaviour.storm_until = visit.arrived + self.behaviour.storm_for
         if visit.arrived < self.behaviour.storm_until:
@@ -116,10 +119,13 @@ class FakeProvider:
         await _answer(send, 200, {"statusCode": 200, "message": "Record updated successfully."})
 
 
-async def _body(receive: Any) -> bytes:
+async def _body(receive: Any) -> bytes | None:
+    """The request body; None when the client disconnected before it arrived whole."""
     chunks, more = [], True
     while more:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
         chunks.append(message.get("body", b""))
         more = message.get("more_body", False)
     return b"".join(chunks)
