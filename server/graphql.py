@@ -1,7 +1,7 @@
 """The GraphQL HTTP view: GraphQL over HTTP (GET and POST), client auth, persisted queries, limits, GraphiQL.
 
 The order of checks: media type, CSRF, client, rate limit, body, persisted document, parse and
-validation (once for persisted documents), operation, introspection and scopes, limits, deadline.
+validation (once per document text, full text or persisted), operation, introspection and scopes, limits, deadline.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class GraphQLView:
             info.client = principal.name
         edge.check_rate(principal)
         resolved = await edge.persisted.resolve(params.query, params.persisted_query, params.document_id, principal)
-        prepared = edge.preparer.cached(resolved.text) if resolved.persisted else edge.preparer.prepare(resolved.text)
+        prepared = edge.preparer.cached(resolved.text)  # full text and persisted documents alike
         quiet = not edge.can_introspect(principal)
         if prepared.errors:
             errors = prepared.quiet_errors if quiet else prepared.errors
