@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from providers.errors import InvalidInputError, OrderNotFoundError
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, OrderRef
 from store.cursors import decode_cursor, encode_cursor
-from store.decode import order_or_error, read_result, result_or_error
+from store.decode import OrderDecodeCache, read_result, result_or_error
 from store.events import EventLogStore
 from store.interface import (
     OrderFilter,
@@ -71,6 +71,7 @@ class SqlStore(OutboxStore, EventLogStore):
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.query_count = 0
+        self.decoded = OrderDecodeCache()  # order rows read again are not decoded again
         event.listen(engine.sync_engine, "before_cursor_execute", self._count_statement)
 
     def _count_statement(self, *_args: Any) -> None:
@@ -120,7 +121,7 @@ class SqlStore(OutboxStore, EventLogStore):
             return {}
         stmt = select(orders.c.id, orders.c.data).where(orders.c.id.in_(list(wanted)))
         rows = await self._fetch(stmt)
-        return {wanted[row.id]: order_or_error(row.data, row.id) for row in rows}
+        return {wanted[row.id]: self.decoded.order_or_error(row.data, row.id) for row in rows}
 
     async def list_orders(
         self,
@@ -144,7 +145,7 @@ class SqlStore(OutboxStore, EventLogStore):
         cap = max(first or 0, last or 0) + 1
         total, inside, preceding, following = await self._counts(key, base, bounds, start, end, cap, count_total)
         return OrderPage(
-            orders=[order_or_error(row.data, row.id) for row in rows],
+            orders=[self.decoded.order_or_error(row.data, row.id) for row in rows],
             cursors=[encode_cursor(key.name, row.sort_value, row.id) for row in rows],
             has_next_page=(first is not None and inside > first) or following,
             has_previous_page=(last is not None and inside > last) or preceding,
