@@ -33,14 +33,24 @@ MUTATION_COST = 10  # @cost of a mutation that calls a provider (objects cost 1,
 @strawberry.type(description="An order in a list, with its cursor.")
 class AssessmentOrderEdge:
     cursor: str = strawberry.field(description="Opaque cursor of this order, for `after` / `before`.")
-    found: strawberry.Private[AssessmentOrder | Exception]
+    node: AssessmentOrder | None = strawberry.field(
+        description="The order; null, with a STORED_RECORD_UNREADABLE error, when its stored record cannot be "
+        "read (the other edges still come back)."
+    )
 
-    @strawberry.field(description="The order; null, with a STORED_RECORD_UNREADABLE error, when its stored "
-                      "record cannot be read (the other edges still come back).")  # fmt: skip
+
+class UnreadableEdge:
+    """Stands in for an AssessmentOrderEdge whose stored record cannot be read: reading `node` raises
+    the record's coded error, so that edge's node is null with the error. `node` stays a plain
+    attribute of the type (no resolver runs for each edge of a page)."""
+
+    def __init__(self, cursor: str, error: Exception) -> None:
+        self.cursor = cursor
+        self.error = error
+
+    @property
     def node(self) -> AssessmentOrder | None:
-        if isinstance(self.found, Exception):
-            raise self.found
-        return self.found
+        raise self.error
 
 
 @strawberry.type(description="Relay page information.")
@@ -115,7 +125,7 @@ async def assessment_orders(
         sort=order_by, count_total=selects(info, "totalCount"),
     )  # fmt: skip
     edges = [
-        AssessmentOrderEdge(cursor=c, found=o if isinstance(o, Exception) else AssessmentOrder.from_domain(o))
+        UnreadableEdge(c, o) if isinstance(o, Exception) else AssessmentOrderEdge(cursor=c, node=AssessmentOrder.from_domain(o))
         for o, c in zip(page.orders, page.cursors, strict=True)
     ]
     info_ = PageInfo(

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -211,8 +212,17 @@ def _outcome(outcome: str) -> None:
 
 
 def _json(body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None) -> Response:
-    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-    return Response(content, status, headers=headers, media_type=f"{media}; charset=utf-8")
+    return Response(encode_json(body), status, headers=headers, media_type=f"{media}; charset=utf-8")
+
+
+def encode_json(body: Any) -> bytes:
+    """Compact UTF-8 JSON. orjson is several times faster on a page of orders; what it refuses (it is
+    stricter: integers past 64 bits, non-string keys, nesting past 255) goes to the standard library,
+    which answered every response before."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _wants_sse(request: Request) -> bool:
