@@ -90,7 +90,7 @@ async def build_services(
         _ensure_sqlite_dir(settings.database_url)
         store = create_store(settings.database_url)
     if traced:
-        tracing.instrument_store(store.engine)  # type: ignore[attr-defined]
+        tracing.instrument_store(store)
     await store.migrate()
     await load_configured_documents(settings.persisted_documents, store)
     if settings.sandbox and sandboxes is None:

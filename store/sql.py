@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Engine,
     Executable,
     Row,
     and_,
@@ -43,6 +45,7 @@ from store.interface import (
 from store.migrations import at_head, upgrade_to_head
 from store.outbox import OutboxStore, delivery_row
 from store.queries import SortKey, filter_conditions, order_row
+from store.sqlite_reads import SqliteReader, reader_for
 from store.stats import DeliveryStats, delivery_stats
 from store.tables import orders, persisted_documents, results, sync_state, webhook_events
 
@@ -54,6 +57,7 @@ def create_store(url: str) -> SqlStore:
     engine = create_async_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return SqlStore(engine, reader_for(url, _sqlite_pragmas))
     return SqlStore(engine)
 
 
@@ -67,11 +71,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class SqlStore(OutboxStore, EventLogStore):
     """The `Store` over one SQLAlchemy async engine (delivery methods: store/outbox.py)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, reader: SqliteReader | None = None) -> None:
         self.engine = engine
+        self.reader = reader  # SQLite files: SELECTs in one thread hand-off (store/sqlite_reads.py)
         self.query_count = 0
         self.decoded = OrderDecodeCache()  # order rows read again are not decoded again
-        event.listen(engine.sync_engine, "before_cursor_execute", self._count_statement)
+        for sync_engine in self.sync_engines:
+            event.listen(sync_engine, "before_cursor_execute", self._count_statement)
+
+    @property
+    def sync_engines(self) -> list[Engine]:
+        """Every engine that runs statements (for statement events: counts, traces)."""
+        return [self.engine.sync_engine] + ([self.reader.engine] if self.reader is not None else [])
 
     def _count_statement(self, *_args: Any) -> None:
         self.query_count += 1
@@ -83,6 +94,8 @@ class SqlStore(OutboxStore, EventLogStore):
             await conn.run_sync(upgrade_to_head)
 
     async def close(self) -> None:
+        if self.reader is not None:
+            await asyncio.to_thread(self.reader.close)  # reads in flight finish first
         await self.engine.dispose()
 
     async def migrations_at_head(self) -> bool:
@@ -339,6 +352,8 @@ class SqlStore(OutboxStore, EventLogStore):
         return [PersistedDocument.model_validate(row._asdict()) for row in await self._fetch(stmt)]
 
     async def _fetch(self, stmt: Executable) -> list[Row[Any]]:
+        if self.reader is not None:
+            return await self.reader.fetch(stmt)
         async with self.engine.connect() as conn:
             return list((await conn.execute(stmt)).all())
 

@@ -269,12 +269,14 @@ async def test_total_count_is_counted_only_when_asked_for_and_through_fragments(
     def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement.lower())
 
-    engine = reads.services.store.engine.sync_engine  # type: ignore[attr-defined]
-    event.listen(engine, "before_cursor_execute", seen)
+    engines = reads.services.store.sync_engines  # type: ignore[attr-defined]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", seen)
     try:
         body = await reads.gql(TOTAL_BY_FRAGMENTS, {"kombo": kombo})
     finally:
-        event.remove(engine, "before_cursor_execute", seen)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", seen)
     data = body["data"]
     assert (data["named"]["totalCount"], data["inline"]["totalCount"]) == (14, 14)
     assert len(data["plain"]["edges"]) == 1
