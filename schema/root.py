@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import FieldNode, FragmentSpreadNode, GraphQLError, InlineFragmentNode
 from strawberry.federation.schema_directives import Cost, ListSize
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
-from strawberry.types.nodes import SelectedField
 
 from resolvers import orders, results, sync
 from schema import delivery, live
@@ -140,15 +139,21 @@ async def assessment_orders(
 
 
 def selects(info: Info[Any, Any], name: str) -> bool:
-    """Whether the current field's own selection (through fragments, not deeper) asks for `name`."""
-    pending = [node for field in info.selected_fields for node in field.selections]
+    """Whether the current field's own selection (through fragments, not deeper) asks for `name`.
+
+    Read from graphql-core's field nodes: Strawberry's `selected_fields` would convert the whole
+    selection tree (arguments, directives, every nested field) for each call."""
+    raw = info._raw_info
+    pending: list[Any] = [s for node in raw.field_nodes if node.selection_set for s in node.selection_set.selections]
     while pending:
         node = pending.pop()
-        if isinstance(node, SelectedField):
-            if node.name == name:
+        if isinstance(node, FieldNode):
+            if node.name.value == name:
                 return True
-        else:  # a fragment spread or an inline fragment
-            pending += node.selections
+        elif isinstance(node, InlineFragmentNode):
+            pending += node.selection_set.selections
+        elif isinstance(node, FragmentSpreadNode) and node.name.value in raw.fragments:
+            pending += raw.fragments[node.name.value].selection_set.selections
     return False
 
 
