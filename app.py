@@ -7,6 +7,7 @@ server/cli.py). Importing this module has no side effects.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -90,7 +91,7 @@ async def build_services(
         _ensure_sqlite_dir(settings.database_url)
         store = create_store(settings.database_url)
     if traced:
-        tracing.instrument_store(store.engine)  # type: ignore[attr-defined]
+        tracing.instrument_store(store)
     await store.migrate()
     await load_configured_documents(settings.persisted_documents, store)
     if settings.sandbox and sandboxes is None:
@@ -293,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     tracing.configure_tracing()
     app = create_app(settings=settings, traced=traced)
+    # What is built by now (modules, the schema, settings) lives as long as the process: the cyclic
+    # collector need not walk it again on each full collection (a pause of ~0.1 s every few thousand requests).
+    gc.collect()
+    gc.freeze()
     log.info("GraphiQL: http://%s:%d/graphql", args.host, args.port)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, log_config=None, access_log=False)
     return 0

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from strawberry.dataloader import DataLoader
@@ -14,13 +15,17 @@ from resolvers.orders import load_orders, load_results
 
 @dataclass
 class GraphQLContext:
+    """The loaders are made on first use: most requests (a page of orders, a mutation) need none."""
+
     app: AppContext
     request: Any = None
     response: Any = None
     document: Any = None  # the edge's parsed and validated DocumentNode, run as it is
-    orders: DataLoader[str, AssessmentOrder] = field(init=False)
-    results: DataLoader[OrderRef, AssessmentResult | None] = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.orders = DataLoader(lambda ids: load_orders(self.app, ids))  # type: ignore[arg-type,return-value]
-        self.results = DataLoader(lambda refs: load_results(self.app, refs))
+    @cached_property
+    def orders(self) -> DataLoader[str, AssessmentOrder]:
+        return DataLoader(lambda ids: load_orders(self.app, ids))  # type: ignore[arg-type,return-value]
+
+    @cached_property
+    def results(self) -> DataLoader[OrderRef, AssessmentResult | None]:
+        return DataLoader(lambda refs: load_results(self.app, refs))

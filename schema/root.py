@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import FieldNode, FragmentSpreadNode, GraphQLError, InlineFragmentNode
 from strawberry.federation.schema_directives import Cost, ListSize
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
-from strawberry.types.nodes import SelectedField
 
 from resolvers import orders, results, sync
 from schema import delivery, live
@@ -33,14 +32,24 @@ MUTATION_COST = 10  # @cost of a mutation that calls a provider (objects cost 1,
 @strawberry.type(description="An order in a list, with its cursor.")
 class AssessmentOrderEdge:
     cursor: str = strawberry.field(description="Opaque cursor of this order, for `after` / `before`.")
-    found: strawberry.Private[AssessmentOrder | Exception]
+    node: AssessmentOrder | None = strawberry.field(
+        description="The order; null, with a STORED_RECORD_UNREADABLE error, when its stored record cannot be "
+        "read (the other edges still come back)."
+    )
 
-    @strawberry.field(description="The order; null, with a STORED_RECORD_UNREADABLE error, when its stored "
-                      "record cannot be read (the other edges still come back).")  # fmt: skip
+
+class UnreadableEdge:
+    """Stands in for an AssessmentOrderEdge whose stored record cannot be read: reading `node` raises
+    the record's coded error, so that edge's node is null with the error. `node` stays a plain
+    attribute of the type (no resolver runs for each edge of a page)."""
+
+    def __init__(self, cursor: str, error: Exception) -> None:
+        self.cursor = cursor
+        self.error = error
+
+    @property
     def node(self) -> AssessmentOrder | None:
-        if isinstance(self.found, Exception):
-            raise self.found
-        return self.found
+        raise self.error
 
 
 @strawberry.type(description="Relay page information.")
@@ -115,7 +124,7 @@ async def assessment_orders(
         sort=order_by, count_total=selects(info, "totalCount"),
     )  # fmt: skip
     edges = [
-        AssessmentOrderEdge(cursor=c, found=o if isinstance(o, Exception) else AssessmentOrder.from_domain(o))
+        UnreadableEdge(c, o) if isinstance(o, Exception) else AssessmentOrderEdge(cursor=c, node=AssessmentOrder.from_domain(o))
         for o, c in zip(page.orders, page.cursors, strict=True)
     ]
     info_ = PageInfo(
@@ -130,15 +139,21 @@ async def assessment_orders(
 
 
 def selects(info: Info[Any, Any], name: str) -> bool:
-    """Whether the current field's own selection (through fragments, not deeper) asks for `name`."""
-    pending = [node for field in info.selected_fields for node in field.selections]
+    """Whether the current field's own selection (through fragments, not deeper) asks for `name`.
+
+    Read from graphql-core's field nodes: Strawberry's `selected_fields` would convert the whole
+    selection tree (arguments, directives, every nested field) for each call."""
+    raw = info._raw_info
+    pending: list[Any] = [s for node in raw.field_nodes if node.selection_set for s in node.selection_set.selections]
     while pending:
         node = pending.pop()
-        if isinstance(node, SelectedField):
-            if node.name == name:
+        if isinstance(node, FieldNode):
+            if node.name.value == name:
                 return True
-        else:  # a fragment spread or an inline fragment
-            pending += node.selections
+        elif isinstance(node, InlineFragmentNode):
+            pending += node.selection_set.selections
+        elif isinstance(node, FragmentSpreadNode) and node.name.value in raw.fragments:
+            pending += raw.fragments[node.name.value].selection_set.selections
     return False
 
 

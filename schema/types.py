@@ -236,7 +236,8 @@ class AssessmentOrder(Node):
                 resume_url=c.resume_url,
             ),
             application=Application(remote_id=o.application.remote_id) if o.application else None,
-            job=Job(**job.model_dump()) if job else None,
+            job=Job(remote_id=job.remote_id, title=job.title, code=job.code, description=job.description,
+                    location=job.location) if job else None,
             created_at=o.created_at, updated_at=o.updated_at, provider_data=o.raw,
         )  # fmt: skip
 

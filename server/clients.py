@@ -96,7 +96,8 @@ class Authenticator:
     def __init__(self, auth: AuthSettings, clients: tuple[ClientConfig, ...], *, open_access: bool) -> None:
         self.auth = auth
         self.open = open_access or auth.anonymous
-        self._by_key = {h.lower(): c for c in clients for h in c.api_key_sha256}
+        # The principal of each key digest, built once (a key's client never changes while running).
+        self._by_key = {h.lower(): principal_of(c) for c in clients for h in c.api_key_sha256}
         self._by_subject = {s: c for c in clients for s in c.jwt_subjects}
         self._jwks = jwt.PyJWKSet.from_json(Path(auth.jwt_jwks_file).read_text()) if auth.jwt_jwks_file else None
         self._jwks_client = jwt.PyJWKClient(auth.jwt_jwks_url, lifespan=300) if auth.jwt_jwks_url else None
@@ -105,10 +106,10 @@ class Authenticator:
         api_key = headers.get("x-api-key")
         authorization = headers.get("authorization")
         if api_key is not None:
-            client = self._by_key.get(hash_api_key(api_key.strip()))
-            if client is None:
+            principal = self._by_key.get(hash_api_key(api_key.strip()))
+            if principal is None:
                 raise unauthenticated()
-            return principal_of(client)
+            return principal
         if authorization is not None:
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from graphql import (
     DocumentNode,
@@ -54,6 +55,8 @@ class Prepared:
     parse_failed: bool = False
     operations: dict[str | None, Operation] = field(default_factory=dict)
     fragments: dict[str, FragmentDefinitionNode] = field(default_factory=dict)
+    # What the edge worked out from this document alone (or with a variable signature), e.g. costs.
+    memo: dict[Hashable, Any] = field(default_factory=dict)
 
     def operation(self, name: str | None) -> Operation | None:
         """The operation to run: the named one, or the only one when no name is given."""
@@ -65,28 +68,38 @@ class Prepared:
 
 
 class DocumentPreparer:
-    """Parse, validate and analyse documents; `cached()` keeps the result for persisted documents."""
+    """Parse, validate and analyse documents; `cached()` keeps the result, whichever way the text came
+    (full text, APQ hash, trusted-document id): one LRU keyed by the text (its hash, with the text
+    compared on a hit), bounded in entries and in the characters of the texts it holds."""
 
-    def __init__(self, schema: GraphQLSchema, *, max_tokens: int, cache_size: int = 1000) -> None:
+    def __init__(
+        self, schema: GraphQLSchema, *, max_tokens: int, cache_size: int = 1000, cache_chars: int = 8_000_000
+    ) -> None:
         self.schema = schema
         self.max_tokens = max_tokens
         self.cache_size = cache_size
+        self.cache_chars = cache_chars
         self._cache: OrderedDict[str, Prepared] = OrderedDict()
-        self._validated: OrderedDict[str, tuple[list[GraphQLError], list[GraphQLError]]] = OrderedDict()
+        self._chars = 0
         self.parse_count = 0
 
     def cached(self, text: str) -> Prepared:
-        """The prepared document, parsed and validated on first use only."""
+        """The prepared document, parsed and validated on first use only (errors included: the same
+        text always fails the same way)."""
         found = self._cache.get(text)
-        if found is None:
-            found = self.prepare(text)
-            self._remember(self._cache, text, found)
-        else:
+        if found is not None:
             self._cache.move_to_end(text)
+            return found
+        found = self.prepare(text)
+        if len(text) <= self.cache_chars:
+            self._cache[text] = found
+            self._chars += len(text)
+            while len(self._cache) > self.cache_size or self._chars > self.cache_chars:
+                self._chars -= len(self._cache.popitem(last=False)[0])
         return found
 
     def prepare(self, text: str) -> Prepared:
-        """Parse `text` (validation is remembered by text, as Strawberry's ValidationCache does)."""
+        """Parse, validate and analyse `text` (no cache)."""
         prepared = Prepared(text)
         self.parse_count += 1
         try:
@@ -98,21 +111,12 @@ class DocumentPreparer:
                 error.extensions = {"code": code.value}
             prepared.errors = prepared.quiet_errors = [error]
             return prepared
-        known = self._validated.get(text)
-        if known is None:
-            errors = validate(self.schema, prepared.document)
-            quiet = validate(self.schema, prepared.document, hide_suggestions=True) if errors else []
-            known = (errors, quiet)
-            self._remember(self._validated, text, known)
-        prepared.errors, prepared.quiet_errors = known
-        if not prepared.errors:
+        prepared.errors = validate(self.schema, prepared.document)
+        if prepared.errors:
+            prepared.quiet_errors = validate(self.schema, prepared.document, hide_suggestions=True)
+        else:
             _analyse(prepared)
         return prepared
-
-    def _remember(self, cache: OrderedDict[str, object], key: str, value: object) -> None:
-        cache[key] = value
-        if len(cache) > self.cache_size:
-            cache.popitem(last=False)
 
 
 def _analyse(prepared: Prepared) -> None:

@@ -72,7 +72,8 @@ class Edge:
 
     def check_limits(self, prepared: Prepared, operation: Operation, variables: Mapping[str, Any]) -> None:
         check_shape(operation, self.settings.limits)
-        check_cost(self.schema._schema, self.cost_model, operation, prepared.fragments, variables, self.settings.limits)
+        check_cost(self.schema._schema, self.cost_model, operation, prepared.fragments, variables, self.settings.limits,
+                   prepared.memo)  # fmt: skip
 
 
 def without_suggestions(message: str) -> str:

@@ -1,7 +1,7 @@
 """The GraphQL HTTP view: GraphQL over HTTP (GET and POST), client auth, persisted queries, limits, GraphiQL.
 
 The order of checks: media type, CSRF, client, rate limit, body, persisted document, parse and
-validation (once for persisted documents), operation, introspection and scopes, limits, deadline.
+validation (once per document text, full text or persisted), operation, introspection and scopes, limits, deadline.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -132,7 +133,7 @@ class GraphQLView:
             info.client = principal.name
         edge.check_rate(principal)
         resolved = await edge.persisted.resolve(params.query, params.persisted_query, params.document_id, principal)
-        prepared = edge.preparer.cached(resolved.text) if resolved.persisted else edge.preparer.prepare(resolved.text)
+        prepared = edge.preparer.cached(resolved.text)  # full text and persisted documents alike
         quiet = not edge.can_introspect(principal)
         if prepared.errors:
             errors = prepared.quiet_errors if quiet else prepared.errors
@@ -211,8 +212,17 @@ def _outcome(outcome: str) -> None:
 
 
 def _json(body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None) -> Response:
-    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-    return Response(content, status, headers=headers, media_type=f"{media}; charset=utf-8")
+    return Response(encode_json(body), status, headers=headers, media_type=f"{media}; charset=utf-8")
+
+
+def encode_json(body: Any) -> bytes:
+    """Compact UTF-8 JSON. orjson is several times faster on a page of orders; what it refuses (it is
+    stricter: integers past 64 bits, non-string keys, nesting past 255) goes to the standard library,
+    which answered every response before."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _wants_sse(request: Request) -> bool:

@@ -9,7 +9,7 @@ reading `@cost` and `@listSize` from the schema: an object costs 1, a scalar or 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,9 @@ from server.documents import Operation
 from server.errors import RequestError
 
 DEFAULT_LIST_SIZE = 10
+COST = "cost"  # the memo key's kind
+MEMO_SIZE = 256  # estimates kept per document (a variable's integer value is part of the key)
+_ABSENT = ("absent",)
 
 
 class Limits(BaseModel):
@@ -115,8 +118,19 @@ def check_cost(
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
     limits: Limits,
+    memo: dict[Hashable, Any] | None = None,
 ) -> int:
-    cost = estimate_cost(schema, model, operation, fragments, variables)
+    """The estimate, refused above `max_cost`. With `memo` (the prepared document's), an estimate is
+    kept per operation and variable shape (what the estimate reads of the variables), so a document
+    run again is not walked again; an estimate that raises is never kept."""
+    key = (COST, operation.name, variable_shapes(operation, variables))
+    cost = memo.get(key) if memo is not None else None
+    if cost is None:
+        cost = estimate_cost(schema, model, operation, fragments, variables)
+        if memo is not None:
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            memo[key] = cost
     if cost > limits.max_cost:
         raise RequestError(
             ErrorCode.COST_ESTIMATED_TOO_EXPENSIVE,
@@ -125,6 +139,21 @@ def check_cost(
             extensions={"cost": {"estimated": cost, "max": limits.max_cost}},
         )
     return cost
+
+
+def variable_shapes(operation: Operation, variables: Mapping[str, Any]) -> tuple[Hashable, ...]:
+    """Of each declared variable, what `_Estimator._slice` can read: an integer's value, a list's
+    length, whether it is absent (its default then applies); of any other value only its type."""
+    return tuple(
+        _shape(variables[d.variable.name.value]) if d.variable.name.value in variables else _ABSENT
+        for d in operation.node.variable_definitions or ()
+    )
+
+
+def _shape(value: Any) -> Hashable:
+    if isinstance(value, bool) or not isinstance(value, int | list):
+        return type(value).__name__
+    return ("list", len(value)) if isinstance(value, list) else ("int", value)
 
 
 def estimate_cost(

@@ -36,12 +36,11 @@ def sha256_hex(text: str) -> str:
 
 @dataclass(frozen=True)
 class Resolved:
-    """The text to run; `persisted` documents are prepared once and kept prepared.
+    """The text to run (the view prepares it once, however it came).
 
     `register` is the APQ hash to store once the text has parsed and validated (never before)."""
 
     text: str
-    persisted: bool
     register: str | None = None
 
 
@@ -121,12 +120,12 @@ class PersistedQueries:
             assert query is not None
             if safelist:
                 return await self._listed_text(query, principal)
-            return Resolved(query, persisted=False)
+            return Resolved(query)
         if query is not None and persisted_query is not None:
             if sha256_hex(query) != wanted:
                 raise RequestError(ErrorCode.PERSISTED_QUERY_HASH_MISMATCH, "provided sha does not match query", 400)
             if not safelist:
-                return Resolved(query, persisted=True, register=wanted)
+                return Resolved(query, register=wanted)
         found = [d for d in await self._by("id", wanted) if _permitted(d, principal)]
         if not found:
             if safelist:
@@ -136,7 +135,7 @@ class PersistedQueries:
             )
         if query is not None and query != found[0].body:
             raise RequestError(ErrorCode.PERSISTED_QUERY_HASH_MISMATCH, "The document does not match its id.", 400)
-        return Resolved(found[0].body, persisted=True)
+        return Resolved(found[0].body)
 
     @staticmethod
     def _wanted_id(persisted_query: Any, doc_id: str | None) -> str | None:
@@ -158,7 +157,7 @@ class PersistedQueries:
         listed = [d for d in await self._by("body", sha256_hex(query)) if _permitted(d, principal)]
         if not any(d.body == query for d in listed):
             raise RequestError(ErrorCode.QUERY_NOT_IN_SAFELIST, "QueryNotInSafelist", 403)
-        return Resolved(query, persisted=True)
+        return Resolved(query)
 
     async def register(self, sha: str, query: str, principal: Principal) -> None:
         """Store an APQ document for every instance (a valid one: the view checks first), in the

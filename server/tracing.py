@@ -103,8 +103,9 @@ def graphql_extension() -> Any:
     return GatewayOpenTelemetry
 
 
-def instrument_store(engine: Any) -> None:
-    """A span per SQL statement of the store's engine."""
+def instrument_store(store: Any) -> None:
+    """A span per SQL statement of the store's engines (SQLite files: the reads' engine too)."""
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, skip_dep_check=True)  # SQLAlchemy 2.1 works
+    engines = getattr(store, "sync_engines", None) or [store.engine.sync_engine]
+    SQLAlchemyInstrumentor().instrument(engines=engines, skip_dep_check=True)  # SQLAlchemy 2.1 works

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from typing import TypeVar
 
 from pydantic import ValidationError
@@ -48,6 +49,31 @@ def result_or_error(
         return read_result(data, delivery, record_id)
     except StoredRecordUnreadableError as error:
         return error
+
+
+class OrderDecodeCache:
+    """Decoded orders kept with the exact stored text each came from, by record id (LRU, `size` entries).
+
+    A hit is returned only when the row's text is the very text that was decoded, so it is what
+    decoding it again would give: the same bounds, the same model (orders are frozen and never
+    changed in place). A record that does not decode is not kept: it is decoded, and logged, each time.
+    """
+
+    def __init__(self, size: int = 1000) -> None:
+        self.size = size
+        self._kept: OrderedDict[str, tuple[str | bytes, AssessmentOrder]] = OrderedDict()
+
+    def order_or_error(self, data: str | bytes, record_id: str) -> AssessmentOrder | StoredRecordUnreadableError:
+        kept = self._kept.get(record_id)
+        if kept is not None and kept[0] == data:
+            self._kept.move_to_end(record_id)
+            return kept[1]
+        found = order_or_error(data, record_id)
+        if isinstance(found, AssessmentOrder):
+            self._kept[record_id] = (data, found)
+            if len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return found
 
 
 def readable(value: T | StoredRecordUnreadableError) -> T:

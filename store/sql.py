@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -9,13 +10,13 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Engine,
     Executable,
     Row,
     and_,
     event,
     func,
     insert,
-    literal,
     not_,
     or_,
     select,
@@ -30,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from providers.errors import InvalidInputError, OrderNotFoundError
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, OrderRef
 from store.cursors import decode_cursor, encode_cursor
-from store.decode import order_or_error, read_result, result_or_error
+from store.decode import OrderDecodeCache, read_result, result_or_error
 from store.events import EventLogStore
 from store.interface import (
     OrderFilter,
@@ -44,6 +45,7 @@ from store.interface import (
 from store.migrations import at_head, upgrade_to_head
 from store.outbox import OutboxStore, delivery_row
 from store.queries import SortKey, filter_conditions, order_row
+from store.sqlite_reads import SqliteReader, reader_for
 from store.stats import DeliveryStats, delivery_stats
 from store.tables import orders, persisted_documents, results, sync_state, webhook_events
 
@@ -55,6 +57,7 @@ def create_store(url: str) -> SqlStore:
     engine = create_async_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return SqlStore(engine, reader_for(url, _sqlite_pragmas))
     return SqlStore(engine)
 
 
@@ -68,10 +71,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class SqlStore(OutboxStore, EventLogStore):
     """The `Store` over one SQLAlchemy async engine (delivery methods: store/outbox.py)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, reader: SqliteReader | None = None) -> None:
         self.engine = engine
+        self.reader = reader  # SQLite files: SELECTs in one thread hand-off (store/sqlite_reads.py)
         self.query_count = 0
-        event.listen(engine.sync_engine, "before_cursor_execute", self._count_statement)
+        self.decoded = OrderDecodeCache()  # order rows read again are not decoded again
+        for sync_engine in self.sync_engines:
+            event.listen(sync_engine, "before_cursor_execute", self._count_statement)
+
+    @property
+    def sync_engines(self) -> list[Engine]:
+        """Every engine that runs statements (for statement events: counts, traces)."""
+        return [self.engine.sync_engine] + ([self.reader.engine] if self.reader is not None else [])
 
     def _count_statement(self, *_args: Any) -> None:
         self.query_count += 1
@@ -83,6 +94,8 @@ class SqlStore(OutboxStore, EventLogStore):
             await conn.run_sync(upgrade_to_head)
 
     async def close(self) -> None:
+        if self.reader is not None:
+            await asyncio.to_thread(self.reader.close)  # reads in flight finish first
         await self.engine.dispose()
 
     async def migrations_at_head(self) -> bool:
@@ -120,7 +133,7 @@ class SqlStore(OutboxStore, EventLogStore):
             return {}
         stmt = select(orders.c.id, orders.c.data).where(orders.c.id.in_(list(wanted)))
         rows = await self._fetch(stmt)
-        return {wanted[row.id]: order_or_error(row.data, row.id) for row in rows}
+        return {wanted[row.id]: self.decoded.order_or_error(row.data, row.id) for row in rows}
 
     async def list_orders(
         self,
@@ -138,62 +151,51 @@ class SqlStore(OutboxStore, EventLogStore):
         key = SortKey.of(sort)
         start = decode_cursor(after, key.name, field="after") if after is not None else None
         end = decode_cursor(before, key.name, field="before") if before is not None else None
-        base = filter_conditions(filter)
-        bounds = _window(key, start, end)
-        rows = await self._page_rows(key, base + bounds, first, last)
-        cap = max(first or 0, last or 0) + 1
-        total, inside, preceding, following = await self._counts(key, base, bounds, start, end, cap, count_total)
+        page = await self._page(key, filter, start, end, first, last, count_total)
+        rows, inside, (total, preceding, following) = page
         return OrderPage(
-            orders=[order_or_error(row.data, row.id) for row in rows],
+            orders=[self.decoded.order_or_error(row.data, row.id) for row in rows],
             cursors=[encode_cursor(key.name, row.sort_value, row.id) for row in rows],
             has_next_page=(first is not None and inside > first) or following,
             has_previous_page=(last is not None and inside > last) or preceding,
             total_count=total,
         )
 
-    async def _page_rows(
-        self, key: SortKey, window: list[ColumnElement[bool]], first: int | None, last: int | None
-    ) -> list[Row[Any]]:
-        """First `first` rows of the window, then the last `last` of those (Relay's slicing)."""
-        backwards = first is None and last is not None
-        stmt = (
-            select(orders.c.id, orders.c.data, key.column.label("sort_value"))
-            .where(*window)
-            .order_by(*key.order_by(reverse=backwards))
-            .limit(last if backwards else first)
-        )
-        rows = await self._fetch(stmt)
-        if backwards:
-            return rows[::-1]
-        return rows if last is None else rows[max(len(rows) - last, 0) :]
-
-    async def _counts(
+    async def _page(
         self,
         key: SortKey,
-        base: list[ColumnElement[bool]],
-        bounds: list[ColumnElement[bool]],
+        filter: OrderFilter,
         start: Position | None,
         end: Position | None,
-        cap: int,
+        first: int | None,
+        last: int | None,
         count_total: bool,
-    ) -> tuple[int | None, int, bool, bool]:
-        """Matching rows in all (when `count_total`); rows inside the cursor window, counted up to `cap` (enough to tell
-        whether a page overflows); whether any row lies at or before `after`, at or after `before`.
-        Only the total reads every matching row; the rest stop early on the (time, id) index."""
-        window = select(literal(1)).select_from(orders).where(*base, *bounds).limit(cap).subquery()
-
-        def any_row(*where: ColumnElement[bool]) -> ColumnElement[bool]:
-            return select(orders.c.id).where(*base, *where).exists()
-
-        total = select(func.count()).select_from(orders).where(*base).scalar_subquery()
-        stmt = select(
-            total if count_total else literal(None),
-            select(func.count()).select_from(window).scalar_subquery(),
-            any_row(not_(key.beyond(start, after=True))) if start else literal(False),
-            any_row(not_(key.beyond(end, after=False))) if end else literal(False),
+    ) -> tuple[list[Row[Any]], int, tuple[int | None, bool, bool]]:
+        """The page (the first `first` rows of the cursor window, then the last `last` of those: Relay's
+        slicing); `inside`, the window's rows counted up to one past the page (so it tells whether the
+        page overflows); the total (when `count_total`) and whether any row lies at or before `after`,
+        at or after `before`. One round trip: the window's rows, one past the page, carry those three
+        as uncorrelated scalar subqueries (both databases evaluate them once); only an empty window
+        takes a second statement for them. Only the total reads every matching row."""
+        base = filter_conditions(filter)
+        extras = _page_extras(key, base, start, end, count_total)
+        backwards = first is None and last is not None
+        cap = max(first or 0, last or 0) + 1 if first is not None or last is not None else None
+        stmt = (
+            select(orders.c.id, orders.c.data, key.column.label("sort_value"), *extras)
+            .where(*base, *_window(key, start, end))
+            .order_by(*key.order_by(reverse=backwards))
+            .limit(cap)
         )
-        row = (await self._fetch(stmt))[0]
-        return None if row[0] is None else int(row[0]), int(row[1]), bool(row[2]), bool(row[3])
+        rows = await self._fetch(stmt)
+        found = rows[0] if rows else (await self._fetch(select(*extras)))[0] if extras else None
+        values = found._mapping if found is not None else {}
+        total = values.get("total")
+        summary = (None if total is None else int(total), bool(values.get("preceding")), bool(values.get("following")))
+        if backwards:
+            return rows[:last][::-1], len(rows), summary
+        page = rows if first is None else rows[:first]
+        return (page if last is None else page[max(len(page) - last, 0) :]), len(rows), summary
 
     # ----------------------------------------------------------------------- results
 
@@ -350,6 +352,8 @@ class SqlStore(OutboxStore, EventLogStore):
         return [PersistedDocument.model_validate(row._asdict()) for row in await self._fetch(stmt)]
 
     async def _fetch(self, stmt: Executable) -> list[Row[Any]]:
+        if self.reader is not None:
+            return await self.reader.fetch(stmt)
         async with self.engine.connect() as conn:
             return list((await conn.execute(stmt)).all())
 
@@ -362,6 +366,24 @@ def _check_size(name: str, value: int | None) -> None:
 def _window(key: SortKey, start: Position | None, end: Position | None) -> list[ColumnElement[bool]]:
     bounds = [key.beyond(start, after=True)] if start else []
     return bounds + ([key.beyond(end, after=False)] if end else [])
+
+
+def _page_extras(
+    key: SortKey, base: list[ColumnElement[bool]], start: Position | None, end: Position | None, count_total: bool
+) -> list[Any]:
+    """The page's scalar subqueries: total, preceding (a row at or before `after`), following (at or after `before`)."""
+
+    def any_row(*where: ColumnElement[bool]) -> ColumnElement[bool]:
+        return select(orders.c.id).where(*base, *where).exists()
+
+    extras: list[Any] = []
+    if count_total:
+        extras.append(select(func.count()).select_from(orders).where(*base).scalar_subquery().label("total"))
+    if start:
+        extras.append(any_row(not_(key.beyond(start, after=True))).label("preceding"))
+    if end:
+        extras.append(any_row(not_(key.beyond(end, after=False))).label("following"))
+    return extras
 
 
 def _delivery_row(delivery: Delivery) -> dict[str, Any]:

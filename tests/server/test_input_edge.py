@@ -126,3 +126,24 @@ def test_cost_estimate_is_never_negative() -> None:
     with pytest.raises(RequestError) as refused:
         estimate_cost(schema._schema, model, negative.operation(None), negative.fragments, {})  # type: ignore[arg-type]
     assert refused.value.code is ErrorCode.BAD_USER_INPUT
+
+
+def test_the_document_cache_is_bounded_in_entries_and_characters() -> None:
+    # given a preparer that keeps 3 documents and 100 characters of text
+    schema = build_schema()
+    preparer = DocumentPreparer(schema._schema, max_tokens=5000, cache_size=3, cache_chars=100)
+    texts = [f"{{ a{i}: __typename }}" for i in range(5)]
+    # when five short documents are prepared twice, in turn
+    for text in texts + texts:
+        preparer.cached(text)
+    # then only the last three stay (each was parsed again after eviction), and a long text is never kept
+    assert preparer.parse_count == 10
+    assert [preparer.cached(t) is preparer.cached(t) for t in texts[-3:]] == [True, True, True]
+    assert preparer.parse_count == 10
+    long = "{ " + " ".join(f"a{i}: __typename" for i in range(20)) + " }"
+    preparer.cached(long)
+    preparer.cached(long)
+    assert preparer.parse_count == 12
+    # and a document that fails keeps failing the same way from the cache
+    broken = preparer.cached("{ nope }")
+    assert broken.errors and preparer.cached("{ nope }").errors == broken.errors

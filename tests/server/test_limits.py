@@ -47,6 +47,20 @@ async def test_cost_counts_list_sizes_from_variables(build: Build) -> None:
     assert refused["errors"][0]["extensions"]["cost"] == {"estimated": 151, "max": 100}
 
 
+async def test_a_kept_estimate_still_follows_each_requests_variables(build: Build) -> None:
+    # given one document run again and again (its estimate is kept per variable shape)
+    _, caller = await build(limits=Limits(max_cost=100))
+    query = "query($n: Int, $f: AssessmentOrderFilter) { assessmentOrders(first: $n, filter: $f) { edges { node { id } } } }"
+    for _ in range(2):
+        # then each page size is estimated as its own, whatever ran before
+        assert "errors" not in await caller.query(query, {"n": 10})  # 1 + 10 * 2 = 21
+        assert codes(await caller.query(query, {"n": 50})) == [ErrorCode.COST_ESTIMATED_TOO_EXPENSIVE]  # 101
+        assert "errors" not in await caller.query(query, {"n": 10, "f": {"search": "a"}})
+        assert "errors" not in await caller.query(query, {})  # the assumed size: 1 + 20 * 2 = 41
+        # and a size out of range is refused every time, never served from a kept estimate
+        assert codes(await caller.query(query, {"n": -1})) == [ErrorCode.BAD_USER_INPUT]
+
+
 async def test_cost_reads_the_schemas_cost_directive(build: Build) -> None:
     _, caller = await build(limits=Limits(max_cost=9))
     refused = await caller.query('mutation { syncConnection(connectionId: "sandbox-kombo") { finished } }')

@@ -162,10 +162,17 @@ async def test_first_zero_counts_without_returning_orders(seeded: SqlStore) -> N
     assert (page.orders, page.has_next_page, page.total_count) == ([], True, 6)
 
 
-async def test_a_page_costs_two_queries(seeded: SqlStore) -> None:
+async def test_a_page_costs_one_query_an_empty_one_with_its_total_two(seeded: SqlStore) -> None:
+    # a page with its total and both page flags is one round trip
     before = seeded.query_count
-    await seeded.list_orders(OrderFilter(statuses=(OrderStatus.OPEN,)), first=2)
+    page = await seeded.list_orders(OrderFilter(statuses=(OrderStatus.OPEN,)), first=2)
+    assert seeded.query_count - before == 1 and len(page.orders) == 2 and page.total_count is not None
+    # an empty page still answers its total (and whether rows lie before `after`) with a second statement
+    after = page.cursors[-1]
+    before = seeded.query_count
+    empty = await seeded.list_orders(OrderFilter(statuses=(OrderStatus.OPEN,), search="no such name"), first=2, after=after)
     assert seeded.query_count - before == 2
+    assert (empty.orders, empty.total_count, empty.has_next_page, empty.has_previous_page) == ([], 0, False, False)
 
 
 def _b64(text: str) -> str:

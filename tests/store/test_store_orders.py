@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+from providers.errors import StoredRecordUnreadableError
 from providers.models import (
     Application,
     AssessmentOrder,
@@ -15,6 +16,7 @@ from providers.models import (
     ProviderName,
 )
 from store import OrderFilter, OrderSort, SqlStore
+from store.tables import orders
 from tests.store.store_samples import make_order, ref_of
 
 
@@ -80,3 +82,23 @@ async def test_get_orders_with_no_refs_runs_no_query(store: SqlStore) -> None:
     before = store.query_count
     assert await store.get_orders([]) == {}
     assert store.query_count == before
+
+
+async def test_a_kept_decode_is_used_only_for_the_very_same_stored_text(store: SqlStore) -> None:
+    # given an order read once (its decode is kept)
+    order = make_order("o-1", status=OrderStatus.OPEN)
+    await store.upsert_order(order)
+    first = (await store.get_orders([ref_of(order)]))[ref_of(order)]
+    # when it is read again unchanged, then the kept decode comes back
+    assert (await store.get_orders([ref_of(order)]))[ref_of(order)] is first
+    assert (await store.list_orders(OrderFilter(), first=1)).orders[0] is first
+    # when the stored text changes in any way, even with the same updated_at, then it is decoded anew
+    changed = order.model_copy(update={"provider_status": "changed"})
+    await store.upsert_order(changed)
+    assert (await store.get_orders([ref_of(order)]))[ref_of(order)] == changed
+    # and a record changed behind the store's back into one that no longer reads is the coded error
+    async with store.engine.begin() as conn:
+        await conn.execute(orders.update().values(data='{"connection_id": 1}'))
+    unreadable = (await store.get_orders([ref_of(order)]))[ref_of(order)]
+    assert isinstance(unreadable, StoredRecordUnreadableError)
+    assert isinstance((await store.list_orders(OrderFilter(), first=1)).orders[0], StoredRecordUnreadableError)
