@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,6 +70,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class StatementTally:
+    """Statements run by one caller's code (and the tasks it starts), background loops apart."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+_tally: ContextVar[StatementTally | None] = ContextVar("statement_tally", default=None)
+
+
 class SqlStore(OutboxStore, EventLogStore):
     """The `Store` over one SQLAlchemy async engine (delivery methods: store/outbox.py)."""
 
@@ -86,6 +98,21 @@ class SqlStore(OutboxStore, EventLogStore):
 
     def _count_statement(self, *_args: Any) -> None:
         self.query_count += 1
+        tally = _tally.get()
+        if tally is not None:
+            tally.count += 1
+
+    @contextlib.contextmanager
+    def statements(self) -> Iterator[StatementTally]:
+        """Count the statements this caller runs inside the block. `query_count` counts every
+        statement, the event hub's and the deliverer's polls included, so a count taken with it
+        while those loops run can be off by their statements."""
+        tally = StatementTally()
+        token = _tally.set(tally)
+        try:
+            yield tally
+        finally:
+            _tally.reset(token)
 
     async def migrate(self) -> None:
         async with self.engine.begin() as conn:

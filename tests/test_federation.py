@@ -49,12 +49,12 @@ async def test_entities_and_nested_results_are_batched(gql: GraphQLClient, servi
     listed = await gql("{ assessmentOrders(first: 100) { edges { node { id } } } }")
     ids = [e["node"]["id"] for e in listed["data"]["assessmentOrders"]["edges"]]
     reps = [{"__typename": "AssessmentOrder", "id": i} for i in ids * 2]
-    before = services.store.query_count
     # when a gateway resolves them
-    body = await gql(
-        "query($r: [_Any!]!) { _entities(representations: $r) { ... on AssessmentOrder { id result { id } } } }",
-        {"r": reps},
-    )
+    with services.store.statements() as tally:
+        body = await gql(
+            "query($r: [_Any!]!) { _entities(representations: $r) { ... on AssessmentOrder { id result { id } } } }",
+            {"r": reps},
+        )
     # then all come back with one query for the orders and one for their results
     assert [e["id"] for e in body["data"]["_entities"]] == ids * 2
-    assert services.store.query_count - before == 2
+    assert tally.count == 2
