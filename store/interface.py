@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -175,6 +176,16 @@ class OrderEvent(BaseModel):
     seq: int = 0
 
 
+@dataclass(frozen=True)
+class EventWrite:
+    """One webhook delivery to record: the event, its orders, and the live events that announce them
+    (appended only when the delivery is new)."""
+
+    event: WebhookEvent
+    orders: tuple[AssessmentOrder, ...]
+    announce: tuple[OrderEvent, ...] = ()
+
+
 class Store(Protocol):
     """Persistence of orders and results. Raises `InvalidInputError` for malformed cursors or counts."""
 
@@ -225,6 +236,11 @@ class Store(Protocol):
         event key) changes nothing and returns False. An order whose `updated_at` is older than the
         stored one's, or without one and with another status than the stored one, is not written
         (a late or replayed event never rolls an order back)."""
+
+    async def record_events(self, writes: Sequence[EventWrite]) -> list[bool]:
+        """`record_event` for several deliveries in one transaction (a group commit); per delivery,
+        whether it was new. A new delivery's `announce` events are appended to the live-event log in
+        the same transaction. One failing write fails them all (the caller writes them one by one then)."""
 
     async def list_events(self, connection_id: str) -> list[WebhookEvent]:
         """The events of a connection, oldest first."""
