@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -23,6 +24,7 @@ from store.interface import OrderEvent
 from store.tables import event_log_keys, order_events
 from store.writer import SingleWriter
 
+log = logging.getLogger("gateway.events")
 NOTIFY_CHANNEL = "assessment_order_events"
 _APPEND_LOCK = 7305182341  # pg_advisory_xact_lock key of event appends
 
@@ -44,6 +46,14 @@ class EventLogStore(SingleWriter):
                 appended.append(event.model_copy(update={"seq": int(seq)}))
             await _notify(conn, appended[-1].seq)
         return appended
+
+    async def _append_after(self, events: Sequence[OrderEvent]) -> None:
+        """Append once the change they announce is committed: a failure now loses these events, never
+        the change (logged, not raised)."""
+        try:
+            await self.append_order_events(events)
+        except Exception:
+            log.exception("recording %d live event(s) failed", len(events))
 
     async def _append_in(self, conn: AsyncConnection, events: Sequence[OrderEvent]) -> None:
         """Append within the caller's write transaction, as its last step: the events commit (and

@@ -225,6 +225,11 @@ class Store(Protocol):
     ) -> None:
         """Update a delivery and optionally replace the order, atomically; `LookupError` if no such result."""
 
+    async def order_and_latest_result(
+        self, ref: OrderRef
+    ) -> tuple[Stored[AssessmentOrder] | None, Stored[AssessmentResult] | None]:
+        """`get_orders` and `latest_results` of one order in one statement (None: not stored)."""
+
     async def latest_results(self, refs: Sequence[OrderRef]) -> dict[OrderRef, Stored[AssessmentResult]]:
         """The newest result of each order; one that cannot be decoded maps to its StoredRecordUnreadableError."""
 
@@ -262,9 +267,11 @@ class Store(Protocol):
         request_body: dict[str, Any],
         prepared: dict[str, Any],
         claim: DeliveryClaim | None,
+        events: Sequence[OrderEvent] = (),
     ) -> int | None:
         """Insert a result (its delivery PENDING or queued) in one transaction that also marks older
-        undelivered, unclaimed results of the order SUPERSEDED and, given `claim`, leases the order.
+        undelivered, unclaimed results of the order SUPERSEDED, given `claim`, leases the order, and
+        appends `events` to the live-event log.
         The lease's fencing token when it was taken, else None. `IdempotencyKeyTaken` when the key is
         already used."""
 
@@ -293,8 +300,9 @@ class Store(Protocol):
         holder: str,
         token: int | None = None,
         quarantine_until: datetime | None = None,
+        events: Sequence[OrderEvent] = (),
     ) -> Delivery:
-        """Store an attempt's outcome (a RETRYING or UNCONFIRMED outcome of a result that is no
+        """Store an attempt's outcome (and append `events` to the live-event log with it) (a RETRYING or UNCONFIRMED outcome of a result that is no
         longer the newest becomes SUPERSEDED), replace the order when given, release `holder`'s lease
         and claim (the lease becomes a quarantine until `quarantine_until` when given). With `token`,
         an outcome whose lease was lost meanwhile (another claim's token) is ignored. Returns the

@@ -247,6 +247,24 @@ class SqlStore(OutboxStore, EventLogStore):
         rows = await self._fetch(stmt)
         return {wanted[row.order_id]: result_or_error(row.data, row.delivery, row.id) for row in rows}
 
+    async def order_and_latest_result(
+        self, ref: OrderRef
+    ) -> tuple[Stored[AssessmentOrder] | None, Stored[AssessmentResult] | None]:
+        oid = ref.encode()
+        each = results.alias("each_result")
+        newest = select(func.max(each.c.seq)).where(each.c.order_id == orders.c.id).correlate(orders).scalar_subquery()
+        joined = orders.outerjoin(results, and_(results.c.order_id == orders.c.id, results.c.seq == newest))
+        stmt = select(orders.c.data, results.c.id.label("result_id"), results.c.data.label("result_data"),
+                      results.c.delivery).select_from(joined).where(orders.c.id == oid)  # fmt: skip
+        rows = await self._fetch(stmt)
+        if not rows:
+            return None, None
+        row = rows[0]
+        order = order_or_error(row.data, oid)
+        if row.result_id is None:
+            return order, None
+        return order, result_or_error(row.result_data, row.delivery, row.result_id)
+
     async def get_result(self, result_id: str) -> AssessmentResult | None:
         stmt = select(results.c.data, results.c.delivery).where(results.c.id == result_id)
         rows = await self._fetch(stmt)
