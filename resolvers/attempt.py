@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar, runtime_checkable
@@ -31,11 +31,11 @@ from providers.guard import HeldBack, limits_for
 from providers.models import AssessmentOrder, Delivery, DeliveryState
 from providers.protocol import PreparedWrite, WriteOutcome
 from resolvers.context import AppContext
-from resolvers.live import delivery_changed
+from resolvers.live import delivery_changed, order_events
 from resolvers.merge import merge_delivered
 from resolvers.tracing import attempt_span
 from store.decode import readable
-from store.interface import DeliveryRecord
+from store.interface import DeliveryRecord, OrderEvent, OrderEventKind
 from store.outage import is_outage
 
 log = logging.getLogger("gateway.delivery")
@@ -54,6 +54,7 @@ class Attempted:
     delivery: Delivery
     order: AssessmentOrder | None  # the merged order when delivered
     error: BaseException | None = None
+    announced: bool = False  # its DELIVERY_CHANGED event was appended with the outcome
 
 
 def prepared_of(record: DeliveryRecord) -> PreparedWrite:
@@ -62,13 +63,14 @@ def prepared_of(record: DeliveryRecord) -> PreparedWrite:
     return PreparedWrite(body=record.request_body)  # recorded before migration 0004
 
 
-async def attempt(ctx: AppContext, record: DeliveryRecord) -> Attempted:
+async def attempt(ctx: AppContext, record: DeliveryRecord, order: AssessmentOrder | None = None) -> Attempted:
     """Send a claimed delivery once, in the slot reserved for it, and store the outcome; then wake
     the deliverer (a slot and the order are free: more may be due). The attempt is one span, linked
-    to the request that recorded the result."""
+    to the request that recorded the result. `order`: the stored order when the caller has just read
+    it (else it is read)."""
     try:
         with attempt_span(record) as span:
-            attempted = await Attempt(ctx, record).run()
+            attempted = await Attempt(ctx, record, order).run()
             span.set_attribute("gateway.delivery.state", attempted.delivery.state.value)
         state = attempted.delivery.state.value
         ctx.observer.delivery_transition(record.ref.connection_id, record.result.delivery.state.value, state)
@@ -76,13 +78,17 @@ async def attempt(ctx: AppContext, record: DeliveryRecord) -> Attempted:
                  extra={"order_id": record.ref.encode(), "result_id": record.result.id})  # fmt: skip
     finally:
         ctx.dispatch.wake()
-    await delivery_changed(ctx.store, ctx.events, record.ref, attempted.order)
+    if attempted.announced:  # DELIVERY_CHANGED was committed with the outcome
+        if ctx.events is not None:
+            ctx.events.appended()
+    else:
+        await delivery_changed(ctx.store, ctx.events, record.ref, attempted.order)
     return attempted
 
 
 class Attempt:
-    def __init__(self, ctx: AppContext, record: DeliveryRecord) -> None:
-        self.ctx, self.record = ctx, record
+    def __init__(self, ctx: AppContext, record: DeliveryRecord, order: AssessmentOrder | None = None) -> None:
+        self.ctx, self.record, self.known_order = ctx, record, order
         self.connection = ctx.connections[record.ref.connection_id]
         self.limits = limits_for(self.connection)
         self.guard = ctx.dispatch.guard(self.connection)
@@ -124,6 +130,8 @@ class Attempt:
         return await self._send(order)
 
     async def _order(self) -> AssessmentOrder:
+        if self.known_order is not None:
+            return self.known_order
         order = readable((await self.ctx.store.get_orders([self.record.ref])).get(self.record.ref))
         if order is None:
             raise OrderNotFoundError("No such assessment order.")
@@ -257,8 +265,12 @@ class Attempt:
             provider_warnings=outcome.provider_warnings, reconciled=reconciled,
         )  # fmt: skip
         merged = merge_delivered(order, self.record.result.update, self.prepared, outcome, done)
-        stored = await self._finish(delivered, merged)
-        return Attempted(stored, merged if stored.state is DeliveryState.DELIVERED else None)
+        changed = order_events(self.ctx.events, OrderEventKind.DELIVERY_CHANGED, [merged], done)
+        stored = await self._finish(delivered, merged, changed)
+        # The store hands back the very delivery given when it stored it (with the events); a lost
+        # lease gives the stored one instead, and nothing of this attempt was written.
+        return Attempted(stored, merged if stored.state is DeliveryState.DELIVERED else None,
+                         announced=stored is delivered and bool(changed))  # fmt: skip
 
     async def _failed(self, error: DomainError) -> Attempted:
         now = self.ctx.clock()
@@ -303,14 +315,16 @@ class Attempt:
                             error_message="Unexpected error.")  # fmt: skip
         return Attempted(await self._finish(failed, None), None, exc)
 
-    async def _finish(self, delivery: Delivery, order: AssessmentOrder | None, **kwargs: datetime) -> Delivery:
+    async def _finish(
+        self, delivery: Delivery, order: AssessmentOrder | None, events: Sequence[OrderEvent] = (), **kwargs: datetime
+    ) -> Delivery:
         """Store the outcome; while the store is out, try again until the lease's margin is used."""
         ref, result_id = self.record.ref, self.record.result.id
         deadline = asyncio.get_running_loop().time() + self.ctx.dispatch.policy.lease_margin_seconds
         while True:
             try:
                 return await self.ctx.store.finish_attempt(
-                    ref, result_id, delivery, order, self.holder, self.token, **kwargs
+                    ref, result_id, delivery, order, self.holder, self.token, events=events, **kwargs
                 )
             except Exception as exc:
                 if not _is_store_error(exc) or asyncio.get_running_loop().time() > deadline:

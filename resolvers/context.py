@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from providers.connections import Connection
 from providers.errors import OrderNotFoundError
 from providers.models import OrderRef
 from providers.protocol import AssessmentProvider
 from resolvers.dispatch import Dispatch
+from resolvers.group_commit import GroupCommit
 from resolvers.live import EventHub
 from resolvers.observer import NullObserver, Observer
 from store import Store
@@ -29,6 +31,7 @@ class AppContext:
     dispatch: Dispatch = field(default_factory=Dispatch)  # delivery policy, guards, attempts in flight
     observer: Observer = field(default_factory=NullObserver)  # metrics of delivery transitions and sync runs
     events: EventHub | None = None  # live events; None: not recorded (no subscriber can exist)
+    intake_writes: GroupCommit[Any, Any] | None = None  # webhook deliveries' group commit (resolvers/intake.py)
 
     def adapter_for(self, ref: OrderRef) -> AssessmentProvider:
         """The adapter of the order's connection; an unknown connection is an unknown order."""

@@ -40,7 +40,7 @@ class DeliveryView:
 async def deliver_within_deadline(ctx: AppContext, order: AssessmentOrder, record: DeliveryRecord) -> DeliveryView:
     """Attempt a claimed delivery and wait for it up to the mutation deadline. A permanent refusal is
     raised (the result stays FAILED); past the deadline the attempt goes on and PENDING is returned."""
-    task = ctx.dispatch.spawn(attempt(ctx, record))
+    task = ctx.dispatch.spawn(attempt(ctx, record, order))
     done, _ = await asyncio.wait({task}, timeout=ctx.dispatch.policy.mutation_deadline_seconds)
     if not done:
         return DeliveryView(order, record.result)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 from types import ModuleType
 from typing import Any
@@ -19,8 +20,9 @@ from providers.stackone.client import StackOneProvider
 from providers.unified_to import webhooks as unified_to_webhooks
 from providers.webhook_body import load_json
 from resolvers.context import AppContext
+from resolvers.group_commit import GroupCommit
 from resolvers.live import emit
-from store.interface import OrderEventKind, OrderFilter, WebhookEvent
+from store.interface import EventWrite, OrderEvent, OrderEventKind, OrderFilter, WebhookEvent
 
 log = logging.getLogger("gateway.intake")
 
@@ -92,24 +94,95 @@ async def receive_webhook(
         raise WebhookError(WebhookErrorCode.MALFORMED_BODY, exc.message) from None
     except ForeignConnectionError as exc:
         raise WebhookError(WebhookErrorCode.CONNECTION_MISMATCH, exc.message) from None
-    orders = await _keep_known_status(ctx, list(event.orders))
-    orders, rejected = _apply_package_list(connection, orders)
-    record = WebhookEvent(
-        connection_id=connection.id, event_key=event.event_key, event_type=event.event_type,
-        order_ids=tuple(o.provider_order_id for o in orders), received_at=ctx.clock(), payload=body,
-    )  # fmt: skip
-    known = await _known(ctx, orders)
-    fresh = await ctx.store.record_event(record, orders)
-    if fresh:
-        await _announce(ctx, orders, known)
-        _fill_in_background(ctx, [o for o in orders if stackone_webhooks.details_pending(o)])
+    pending = _Pending(connection, event.event_key, event.event_type, tuple(event.orders), body, ctx.clock())
+    written = await _group_commit(ctx).submit(pending)
+    if written.fresh:
+        _fill_in_background(ctx, [o for o in written.orders if stackone_webhooks.details_pending(o)])
+    rejected = written.rejected
     return IntakeOutcome(
-        orders=len(orders),
-        duplicate=not fresh,
+        orders=len(written.orders),
+        duplicate=not written.fresh,
         rejected=tuple(o.provider_order_id for o in rejected),
         refusal=module.refusal(_package_id(rejected[0])) if rejected else None,
-        order_ids=tuple(OrderRef(o.connection_id, o.provider_order_id).encode() for o in orders),
+        order_ids=tuple(OrderRef(o.connection_id, o.provider_order_id).encode() for o in written.orders),
     )
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A verified delivery waiting for its group commit."""
+
+    connection: Connection
+    event_key: str
+    event_type: str
+    orders: tuple[AssessmentOrder, ...]
+    payload: dict[str, Any]
+    received_at: datetime
+
+    def keys(self) -> list[object]:
+        return [(self.connection.id, self.event_key), *(_ref(o) for o in self.orders)]
+
+
+@dataclass(frozen=True)
+class _Written:
+    fresh: bool
+    orders: tuple[AssessmentOrder, ...]
+    rejected: tuple[AssessmentOrder, ...]
+
+
+def _group_commit(ctx: AppContext) -> GroupCommit[_Pending, _Written]:
+    if ctx.intake_writes is None:
+        ctx.intake_writes = GroupCommit(lambda group: _write_group(ctx, group), _Pending.keys)
+    return ctx.intake_writes
+
+
+async def _write_group(ctx: AppContext, group: Sequence[_Pending]) -> list[_Written]:
+    """Record deliveries in one transaction. One read of the stored orders serves both the StackOne
+    status rule and the live events (ORDER_RECEIVED for new orders, ORDER_UPDATED for changed ones),
+    which are appended in the same transaction, only for deliveries that are not redeliveries."""
+    known = await _stored(ctx, [o for pending in group for o in pending.orders])
+    now = ctx.clock()
+    writes, written = [], []
+    for pending in group:
+        orders, rejected = _apply_package_list(pending.connection, _keep_known_status(list(pending.orders), known))
+        record = WebhookEvent(
+            connection_id=pending.connection.id, event_key=pending.event_key, event_type=pending.event_type,
+            order_ids=tuple(o.provider_order_id for o in orders), received_at=pending.received_at,
+            payload=pending.payload,
+        )  # fmt: skip
+        announce = _announcements(orders, known, now) if ctx.events is not None else ()
+        writes.append(EventWrite(record, tuple(orders), announce))
+        written.append(_Written(False, tuple(orders), tuple(rejected)))
+    fresh = await ctx.store.record_events(writes)
+    if ctx.events is not None and any(new and w.announce for new, w in zip(fresh, writes, strict=True)):
+        ctx.events.appended()
+    return [replace(w, fresh=new) for w, new in zip(written, fresh, strict=True)]
+
+
+async def _stored(ctx: AppContext, orders: Sequence[AssessmentOrder]) -> Mapping[OrderRef, object]:
+    """The stored versions of these orders, before they are written: needed for StackOne orders (their
+    status) and for live events."""
+    if not orders or (ctx.events is None and all(o.provider is not ProviderName.STACKONE for o in orders)):
+        return {}
+    return await ctx.store.get_orders([_ref(o) for o in orders])
+
+
+def _ref(order: AssessmentOrder) -> OrderRef:
+    return OrderRef(order.connection_id, order.provider_order_id)
+
+
+def _announcements(
+    orders: Sequence[AssessmentOrder], known: Mapping[OrderRef, object], at: datetime
+) -> tuple[OrderEvent, ...]:
+    """ORDER_RECEIVED for orders new to the record, then ORDER_UPDATED for known orders that changed."""
+    received, updated = _kinds(orders, known)
+    return tuple(_event(kind, o, at) for kind, batch in ((OrderEventKind.ORDER_RECEIVED, received),
+                                                          (OrderEventKind.ORDER_UPDATED, updated)) for o in batch)  # fmt: skip
+
+
+def _event(kind: OrderEventKind, order: AssessmentOrder, at: datetime) -> OrderEvent:
+    return OrderEvent(kind=kind, order_id=order.global_id, connection_id=order.connection_id,
+                      provider=order.provider, status=order.status, at=at)  # fmt: skip
 
 
 async def _known(ctx: AppContext, orders: Sequence[AssessmentOrder]) -> dict[OrderRef, AssessmentOrder]:
@@ -123,16 +196,24 @@ async def _announce(
     ctx: AppContext, orders: Sequence[AssessmentOrder], known: Mapping[OrderRef, object]
 ) -> None:
     """ORDER_RECEIVED for orders new to the record, ORDER_UPDATED for known orders that changed."""
-    received, updated = [], []
-    for order in orders:
-        before = known.get(OrderRef(order.connection_id, order.provider_order_id))
-        if before is None:
-            received.append(order)
-        elif not isinstance(before, AssessmentOrder) or _changed(before, order):  # an unreadable one is replaced
-            updated.append(order)
+    received, updated = _kinds(orders, known)
     now = ctx.clock()
     await emit(ctx.store, ctx.events, OrderEventKind.ORDER_RECEIVED, received, now)
     await emit(ctx.store, ctx.events, OrderEventKind.ORDER_UPDATED, updated, now)
+
+
+def _kinds(
+    orders: Sequence[AssessmentOrder], known: Mapping[OrderRef, object]
+) -> tuple[list[AssessmentOrder], list[AssessmentOrder]]:
+    """(new to the record, known and changed by this write); an unreadable stored one counts as changed."""
+    received, updated = [], []
+    for order in orders:
+        before = known.get(_ref(order))
+        if before is None:
+            received.append(order)
+        elif not isinstance(before, AssessmentOrder) or _changed(before, order):
+            updated.append(order)
+    return received, updated
 
 
 def _changed(before: AssessmentOrder, after: AssessmentOrder) -> bool:
@@ -159,17 +240,13 @@ def _json_object(connection: Connection, raw_body: bytes) -> dict[str, Any]:
     return body
 
 
-async def _keep_known_status(ctx: AppContext, orders: list[AssessmentOrder]) -> list[AssessmentOrder]:
+def _keep_known_status(orders: list[AssessmentOrder], known: Mapping[OrderRef, object]) -> list[AssessmentOrder]:
     """StackOne orders carry no status: an order already on record keeps the status it has (from the
     results written for it); its other content is updated. Other providers' events are ordered by
-    the store (record_event: by `updated_at`, else the status never changes)."""
-    refs = [OrderRef(o.connection_id, o.provider_order_id) for o in orders if o.provider is ProviderName.STACKONE]
-    if not refs:
-        return orders
-    known = await ctx.store.get_orders(refs)
+    the store (record_events: by `updated_at`, else the status never changes)."""
     kept = []
     for order in orders:
-        stored = known.get(OrderRef(order.connection_id, order.provider_order_id))
+        stored = known.get(_ref(order))
         if isinstance(stored, AssessmentOrder) and order.provider is ProviderName.STACKONE:  # else new or unreadable
             order = order.model_copy(update={"status": stored.status, "provider_status": stored.provider_status})
         kept.append(order)

@@ -173,17 +173,26 @@ class EventHub:
 # --------------------------------------------------------------------------- recording
 
 
+def order_events(
+    hub: EventHub | None, kind: OrderEventKind, orders: Sequence[AssessmentOrder], at: datetime
+) -> tuple[OrderEvent, ...]:
+    """One event per order, for a store write that appends them with the change (none without a hub)."""
+    if hub is None:
+        return ()
+    return tuple(
+        OrderEvent(kind=kind, order_id=o.global_id, connection_id=o.connection_id, provider=o.provider,
+                   status=o.status, at=at)  # fmt: skip
+        for o in orders
+    )
+
+
 async def emit(store: Store, hub: EventHub | None, kind: OrderEventKind, orders: Sequence[AssessmentOrder],
                at: datetime) -> None:  # fmt: skip
     """Append one event per order. The change itself is already committed, so a failure here is
     logged, never raised: the caller's write stands."""
-    if hub is None or not orders:
+    events = order_events(hub, kind, orders, at)
+    if hub is None or not events:
         return
-    events = [
-        OrderEvent(kind=kind, order_id=o.global_id, connection_id=o.connection_id, provider=o.provider,
-                   status=o.status, at=at)  # fmt: skip
-        for o in orders
-    ]
     try:
         await store.append_order_events(events)
     except Exception:

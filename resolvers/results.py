@@ -19,7 +19,7 @@ from providers.models import (
 from providers.validation import validate_update
 from resolvers.context import AppContext
 from resolvers.delivery import DeliveryView, deliver_within_deadline, retry_now
-from resolvers.live import emit
+from resolvers.live import order_events
 from resolvers.tracing import with_trace_context
 from store.decode import readable
 from store.interface import DeliveryRecord, IdempotencyKeyTaken, OrderEventKind
@@ -43,7 +43,8 @@ async def update_assessment_result(
     ref = OrderRef.parse(order_id)
     adapter = ctx.adapter_for(ref)
     update = _with_key(update, header_key)
-    order = readable((await ctx.store.get_orders([ref])).get(ref))
+    stored, latest = await ctx.store.order_and_latest_result(ref)
+    order = readable(stored) if stored is not None else None
     if order is None:
         raise OrderNotFoundError("No such assessment order.")
     validate_update(update)
@@ -52,7 +53,7 @@ async def update_assessment_result(
         earlier = await ctx.store.find_by_idempotency_key(ref, key)
         if earlier is not None:
             return await _repeat(ctx, order, earlier, update)
-    previous = readable((await ctx.store.latest_results([ref])).get(ref))
+    previous = readable(latest) if latest is not None else None
     now = ctx.clock()
     prepared = adapter.prepare_result(order, update, previous, now)
     connection = ctx.connections[ref.connection_id]
@@ -67,15 +68,16 @@ async def update_assessment_result(
     body, prepared_json = prepared.body, with_trace_context(prepared.model_dump(mode="json"))
     leased: int | None = None
     taken = False
+    recorded = order_events(ctx.events, OrderEventKind.RESULT_RECORDED, [order], now)  # committed with the result
     try:
-        leased = await ctx.store.record_delivery(ref, result, body, prepared_json, claim)
+        leased = await ctx.store.record_delivery(ref, result, body, prepared_json, claim, recorded)
     except IdempotencyKeyTaken:  # the same key arrived at the same moment (here or on another instance)
         taken = True
     finally:
         if reserved and leased is None:
             guard.unreserve()
-    if not taken:
-        await emit(ctx.store, ctx.events, OrderEventKind.RESULT_RECORDED, [order], now)
+    if not taken and ctx.events is not None:
+        ctx.events.appended()
     if taken:
         assert key is not None
         earlier = await ctx.store.find_by_idempotency_key(ref, key)

@@ -8,12 +8,11 @@ sends `pg_notify` in the same transaction: listeners hear of it only once it is 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -23,45 +22,48 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from providers.errors import InvalidInputError
 from store.interface import OrderEvent
 from store.tables import event_log_keys, order_events
+from store.writer import SingleWriter
 
+log = logging.getLogger("gateway.events")
 NOTIFY_CHANNEL = "assessment_order_events"
 _APPEND_LOCK = 7305182341  # pg_advisory_xact_lock key of event appends
 
 
-class EventLogStore:
+class EventLogStore(SingleWriter):
     """Mixed into `SqlStore`."""
 
     engine: AsyncEngine
-    _event_lock: asyncio.Lock | None = None
     _cursor_key: bytes | None = None
-
-    @contextlib.asynccontextmanager
-    async def _append_tx(self) -> AsyncIterator[AsyncConnection]:
-        if self.engine.dialect.name == "postgresql":
-            async with self.engine.begin() as conn:
-                await conn.execute(text(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})"))
-                yield conn
-            return
-        if self._event_lock is None:
-            self._event_lock = asyncio.Lock()
-        async with self._event_lock, self.engine.begin() as conn:
-            yield conn
 
     async def append_order_events(self, events: Sequence[OrderEvent]) -> list[OrderEvent]:
         if not events:
             return []
         appended: list[OrderEvent] = []
-        async with self._append_tx() as conn:
+        async with self._write() as conn:
+            await _lock_log(conn)
             for event in events:
-                values = event.model_dump(mode="python", exclude={"seq"})
-                values["kind"], values["provider"] = event.kind.value, event.provider.value
-                values["status"] = event.status.value
-                seq = (await conn.execute(insert(order_events).values(**values))).inserted_primary_key[0]
+                seq = (await conn.execute(insert(order_events).values(**_event_row(event)))).inserted_primary_key[0]
                 appended.append(event.model_copy(update={"seq": int(seq)}))
-            if conn.dialect.name == "postgresql":
-                payload = json.dumps({"seq": appended[-1].seq})
-                await conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, payload)))
+            await _notify(conn, appended[-1].seq)
         return appended
+
+    async def _append_after(self, events: Sequence[OrderEvent]) -> None:
+        """Append once the change they announce is committed: a failure now loses these events, never
+        the change (logged, not raised)."""
+        try:
+            await self.append_order_events(events)
+        except Exception:
+            log.exception("recording %d live event(s) failed", len(events))
+
+    async def _append_in(self, conn: AsyncConnection, events: Sequence[OrderEvent]) -> None:
+        """Append within the caller's write transaction, as its last step: the events commit (and
+        listeners hear of them) with the change they announce, or not at all."""
+        if not events:
+            return
+        await _lock_log(conn)
+        last = (await conn.execute(insert(order_events).values([_event_row(e) for e in events]).returning(
+            order_events.c.seq))).all()  # fmt: skip
+        await _notify(conn, max(int(row.seq) for row in last))
 
     async def order_events_after(
         self, after: int, connection_ids: Sequence[str] | None, *, until: int | None = None, limit: int = 500
@@ -81,7 +83,7 @@ class EventLogStore:
             return int((await conn.execute(select(func.coalesce(func.max(order_events.c.seq), 0)))).scalar_one())
 
     async def prune_order_events(self, before: datetime) -> int:
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             return int((await conn.execute(delete(order_events).where(order_events.c.at < before))).rowcount)
 
     async def event_cursor_key(self) -> bytes:
@@ -90,6 +92,23 @@ class EventLogStore:
                 hexed = (await conn.execute(select(event_log_keys.c.cursor_key).limit(1))).scalar_one()
             self._cursor_key = bytes.fromhex(hexed)
         return self._cursor_key
+
+
+async def _lock_log(conn: AsyncConnection) -> None:
+    """PostgreSQL: appends are serialised (SQLite: the single writer already serialises them)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})"))
+
+
+async def _notify(conn: AsyncConnection, seq: int) -> None:
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, json.dumps({"seq": seq}))))
+
+
+def _event_row(event: OrderEvent) -> dict[str, object]:
+    values = event.model_dump(mode="python", exclude={"seq"})
+    values["kind"], values["provider"], values["status"] = event.kind.value, event.provider.value, event.status.value
+    return values
 
 
 # --------------------------------------------------------------------------- cursors

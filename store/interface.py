@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -175,6 +176,16 @@ class OrderEvent(BaseModel):
     seq: int = 0
 
 
+@dataclass(frozen=True)
+class EventWrite:
+    """One webhook delivery to record: the event, its orders, and the live events that announce them
+    (appended only when the delivery is new)."""
+
+    event: WebhookEvent
+    orders: tuple[AssessmentOrder, ...]
+    announce: tuple[OrderEvent, ...] = ()
+
+
 class Store(Protocol):
     """Persistence of orders and results. Raises `InvalidInputError` for malformed cursors or counts."""
 
@@ -214,6 +225,11 @@ class Store(Protocol):
     ) -> None:
         """Update a delivery and optionally replace the order, atomically; `LookupError` if no such result."""
 
+    async def order_and_latest_result(
+        self, ref: OrderRef
+    ) -> tuple[Stored[AssessmentOrder] | None, Stored[AssessmentResult] | None]:
+        """`get_orders` and `latest_results` of one order in one statement (None: not stored)."""
+
     async def latest_results(self, refs: Sequence[OrderRef]) -> dict[OrderRef, Stored[AssessmentResult]]:
         """The newest result of each order; one that cannot be decoded maps to its StoredRecordUnreadableError."""
 
@@ -225,6 +241,11 @@ class Store(Protocol):
         event key) changes nothing and returns False. An order whose `updated_at` is older than the
         stored one's, or without one and with another status than the stored one, is not written
         (a late or replayed event never rolls an order back)."""
+
+    async def record_events(self, writes: Sequence[EventWrite]) -> list[bool]:
+        """`record_event` for several deliveries in one transaction (a group commit); per delivery,
+        whether it was new. A new delivery's `announce` events are appended to the live-event log in
+        the same transaction. One failing write fails them all (the caller writes them one by one then)."""
 
     async def list_events(self, connection_id: str) -> list[WebhookEvent]:
         """The events of a connection, oldest first."""
@@ -246,9 +267,11 @@ class Store(Protocol):
         request_body: dict[str, Any],
         prepared: dict[str, Any],
         claim: DeliveryClaim | None,
+        events: Sequence[OrderEvent] = (),
     ) -> int | None:
         """Insert a result (its delivery PENDING or queued) in one transaction that also marks older
-        undelivered, unclaimed results of the order SUPERSEDED and, given `claim`, leases the order.
+        undelivered, unclaimed results of the order SUPERSEDED, given `claim`, leases the order, and
+        appends `events` to the live-event log.
         The lease's fencing token when it was taken, else None. `IdempotencyKeyTaken` when the key is
         already used."""
 
@@ -279,8 +302,9 @@ class Store(Protocol):
         holder: str,
         token: int | None = None,
         quarantine_until: datetime | None = None,
+        events: Sequence[OrderEvent] = (),
     ) -> Delivery:
-        """Store an attempt's outcome (a RETRYING or UNCONFIRMED outcome of a result that is no
+        """Store an attempt's outcome (and append `events` to the live-event log with it) (a RETRYING or UNCONFIRMED outcome of a result that is no
         longer the newest becomes SUPERSEDED), replace the order when given, release `holder`'s lease
         and claim (the lease becomes a quarantine until `quarantine_until` when given). With `token`,
         an outcome whose lease was lost meanwhile (another claim's token) is ignored. Returns the

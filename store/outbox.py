@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Executable, Row, and_, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Executable, Row, and_, case, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from providers.errors import ErrorCode, InvalidInputError, OrderNotFoundError, StoredRecordUnreadableError
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, DeliveryState, OrderRef
 from store.cursors import decode_cursor, encode_cursor
 from store.decode import read_result
-from store.interface import DeliveryClaim, DeliveryPage, DeliveryRecord, IdempotencyKeyTaken
-from store.leases import ACTIVE, LeaseStore, delivery_row
+from store.interface import DeliveryClaim, DeliveryPage, DeliveryRecord, IdempotencyKeyTaken, OrderEvent
+from store.leases import ACTIVE, FREE, NOBODY, LeaseStore, delivery_row
 from store.tables import delivery_leases, orders, results
 
 _CURSOR_KEY = "delivery"
@@ -52,6 +52,10 @@ class OutboxStore(LeaseStore):
     def _upsert(self, order: AssessmentOrder) -> Executable:
         raise NotImplementedError
 
+    # store/events.py: append live events within a write transaction
+    _append_in: Callable[[AsyncConnection, Sequence[OrderEvent]], Awaitable[None]]
+    _append_after: Callable[[Sequence[OrderEvent]], Awaitable[None]]
+
     # ----------------------------------------------------------------------- record
 
     async def record_delivery(
@@ -61,6 +65,7 @@ class OutboxStore(LeaseStore):
         request_body: dict[str, Any],
         prepared: dict[str, Any],
         claim: DeliveryClaim | None,
+        events: Sequence[OrderEvent] = (),
     ) -> int | None:
         oid = ref.encode()
         values = {
@@ -73,9 +78,10 @@ class OutboxStore(LeaseStore):
             async with self._tx() as conn:
                 await conn.execute(insert(results).values(**values))
                 await self._supersede(conn, oid, result.id, result.submitted_at)
-                if claim is None:
-                    return None
-                return await self._lease(conn, oid, result.id, claim)
+                token = None if claim is None else await self._lease(conn, oid, result.id, claim)
+                if conn.dialect.name == "sqlite":  # one writer: the events cost no wait inside it
+                    await self._append_in(conn, events)
+                    events = ()
         except IntegrityError:
             key = result.update.idempotency_key
             if key is not None and await self.find_by_idempotency_key(ref, key) is not None:
@@ -83,6 +89,11 @@ class OutboxStore(LeaseStore):
             if not await self._order_exists(oid):
                 raise OrderNotFoundError("No such assessment order.") from None
             raise
+        # PostgreSQL: after the commit, as before. Inside, the record would wait for the log's append
+        # lock while the older result's attempt finishes, widening the window in which neither sees the
+        # other (the open "older result applied after a newer one" defect).
+        await self._append_after(events)
+        return token
 
     async def _order_exists(self, oid: str) -> bool:
         async with self.engine.connect() as conn:
@@ -212,9 +223,10 @@ class OutboxStore(LeaseStore):
         holder: str,
         token: int | None = None,
         quarantine_until: datetime | None = None,
+        events: Sequence[OrderEvent] = (),
     ) -> Delivery:
         try:
-            return await self._finish(ref, result_id, delivery, order, holder, token, quarantine_until)
+            return await self._finish(ref, result_id, delivery, order, holder, token, quarantine_until, events)
         except _Stale:  # a stale holder: its outcome is ignored (and its transaction rolled back)
             log.warning("delivery %s: the lease was lost during the attempt; its outcome is not stored", result_id)
             async with self.engine.connect() as conn:
@@ -230,30 +242,45 @@ class OutboxStore(LeaseStore):
         holder: str,
         token: int | None,
         quarantine_until: datetime | None,
+        events: Sequence[OrderEvent],
     ) -> Delivery:
         oid = ref.encode()
-        # One lock order everywhere: the result row, the order row, then the lease row.
+        # One lock order everywhere: the result row, the order row, then the lease row (SQLite has
+        # one writer and no row locks: nothing to take first there).
         async with self._tx() as conn:
-            mine = select(results.c.seq).where(results.c.id == result_id)
-            await conn.execute(self._for_update(mine))
+            if conn.dialect.name == "postgresql":
+                await conn.execute(self._for_update(select(results.c.seq).where(results.c.id == result_id)))
             if order is not None:
                 await conn.execute(self._upsert(order))
-            if not await self._holds(conn, oid, holder, token):
+            if not await self._release_held(conn, oid, holder, token, quarantine_until):
                 raise _Stale
             if delivery.state in (DeliveryState.RETRYING, DeliveryState.UNCONFIRMED):
                 seq = select(results.c.seq).where(results.c.id == result_id).scalar_subquery()
                 later = select(exists().where(results.c.order_id == oid, results.c.seq > seq))
                 if (await conn.execute(later)).scalar():
                     delivery = delivery.model_copy(update={"state": DeliveryState.SUPERSEDED, "next_attempt_at": None})
-            row = results.c.id == result_id
-            done = await conn.execute(update(results).where(row, results.c.order_id == oid).values(**delivery_row(delivery)))
+            mine = results.c.claimed_by == holder  # the claim is dropped only when it is ours
+            done = await conn.execute(
+                update(results).where(results.c.id == result_id, results.c.order_id == oid)
+                .values(**delivery_row(delivery), claimed_by=case((mine, None), else_=results.c.claimed_by),
+                        claim_until=case((mine, None), else_=results.c.claim_until))
+            )  # fmt: skip
             if done.rowcount != 1:
                 raise LookupError(f"No result {result_id!r} for order {ref!r}.")
-            await conn.execute(
-                update(results).where(row, results.c.claimed_by == holder).values(claimed_by=None, claim_until=None)
-            )
-            await self._release_lease(conn, oid, holder, token, quarantine_until)
+            await self._append_in(conn, events)
         return delivery
+
+    async def _release_held(
+        self, conn: AsyncConnection, oid: str, holder: str, token: int | None, quarantine_until: datetime | None
+    ) -> bool:
+        """Release the lease when `holder` still holds it with `token` (`_holds` then `_release_lease` in
+        one statement); False when it was lost. Without a token there is nothing to check (True)."""
+        if token is None:
+            await self._release_lease(conn, oid, holder, token, quarantine_until)
+            return True
+        mine = (delivery_leases.c.order_id == oid, delivery_leases.c.holder == holder, delivery_leases.c.token == token)
+        values = {"holder": NOBODY, "sending": 0, "lease_until": quarantine_until or FREE}
+        return bool((await conn.execute(update(delivery_leases).where(*mine).values(**values))).rowcount == 1)
 
     async def set_delivery(
         self, result_id: str, delivery: Delivery, from_states: Sequence[DeliveryState], now: datetime

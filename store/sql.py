@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from providers.errors import InvalidInputError, OrderNotFoundError
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, OrderRef
@@ -36,6 +36,7 @@ from store.cursors import decode_cursor, encode_cursor
 from store.decode import OrderDecodeCache, read_result, result_or_error
 from store.events import EventLogStore
 from store.interface import (
+    EventWrite,
     OrderFilter,
     OrderPage,
     OrderSort,
@@ -133,7 +134,7 @@ class SqlStore(OutboxStore, EventLogStore):
     # ----------------------------------------------------------------------- orders
 
     async def upsert_order(self, order: AssessmentOrder) -> None:
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(self._upsert(order))
 
     def _upsert(self, order: AssessmentOrder, *, newer_only: bool = False) -> Executable:
@@ -240,7 +241,7 @@ class SqlStore(OutboxStore, EventLogStore):
             **_delivery_row(result.delivery),
         }
         try:
-            async with self.engine.begin() as conn:
+            async with self._write() as conn:
                 await conn.execute(insert(results).values(**values))
         except IntegrityError:
             if ref not in await self.get_orders([ref]):
@@ -253,7 +254,7 @@ class SqlStore(OutboxStore, EventLogStore):
         if order is not None and order.global_id != ref.encode():
             raise ValueError("The order given does not match the result's order.")
         where = and_(results.c.id == result_id, results.c.order_id == ref.encode())
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             done = await conn.execute(update(results).where(where).values(**_delivery_row(delivery)))
             if done.rowcount != 1:
                 raise LookupError(f"No result {result_id!r} for order {ref!r}.")
@@ -275,6 +276,24 @@ class SqlStore(OutboxStore, EventLogStore):
         rows = await self._fetch(stmt)
         return {wanted[row.order_id]: result_or_error(row.data, row.delivery, row.id) for row in rows}
 
+    async def order_and_latest_result(
+        self, ref: OrderRef
+    ) -> tuple[Stored[AssessmentOrder] | None, Stored[AssessmentResult] | None]:
+        oid = ref.encode()
+        each = results.alias("each_result")
+        newest = select(func.max(each.c.seq)).where(each.c.order_id == orders.c.id).correlate(orders).scalar_subquery()
+        joined = orders.outerjoin(results, and_(results.c.order_id == orders.c.id, results.c.seq == newest))
+        stmt = select(orders.c.data, results.c.id.label("result_id"), results.c.data.label("result_data"),
+                      results.c.delivery).select_from(joined).where(orders.c.id == oid)  # fmt: skip
+        rows = await self._fetch(stmt)
+        if not rows:
+            return None, None
+        row = rows[0]
+        order = order_or_error(row.data, oid)
+        if row.result_id is None:
+            return order, None
+        return order, result_or_error(row.result_data, row.delivery, row.result_id)
+
     async def get_result(self, result_id: str) -> AssessmentResult | None:
         stmt = select(results.c.data, results.c.delivery).where(results.c.id == result_id)
         rows = await self._fetch(stmt)
@@ -283,27 +302,32 @@ class SqlStore(OutboxStore, EventLogStore):
     # ----------------------------------------------------------------------- intake
 
     async def record_event(self, event: WebhookEvent, orders_: Sequence[AssessmentOrder]) -> bool:
+        return (await self.record_events([EventWrite(event, tuple(orders_))]))[0]
+
+    async def record_events(self, writes: Sequence[EventWrite]) -> list[bool]:
+        """Several deliveries in one transaction (one commit): each event new to the store is
+        inserted with its orders (newer-only) and, last, its live events; a redelivery changes nothing."""
+        fresh: list[bool] = []
+        async with self._write() as conn:
+            for write in writes:
+                fresh.append(await self._insert_event(conn, write.event))
+                for order in write.orders if fresh[-1] else ():  # an older event never overwrites the stored one
+                    await conn.execute(self._upsert(order, newer_only=True))
+            await self._append_in(conn, [e for write, new in zip(writes, fresh, strict=True) if new for e in write.announce])
+        return fresh
+
+    async def _insert_event(self, conn: AsyncConnection, event: WebhookEvent) -> bool:
+        """Insert the event; False when the connection already has its key (a redelivery)."""
         values = {
             "connection_id": event.connection_id, "event_key": event.event_key,
             "event_type": event.event_type, "order_ids": json.dumps(list(event.order_ids)),
             "received_at": event.received_at, "payload": json.dumps(event.payload),
         }  # fmt: skip
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(insert(webhook_events).values(**values))
-                for order in orders_:  # an event older than the stored version never overwrites it
-                    await conn.execute(self._upsert(order, newer_only=True))
-        except IntegrityError:
-            if await self._event_known(event.connection_id, event.event_key):
-                return False
-            raise
-        return True
-
-    async def _event_known(self, connection_id: str, event_key: str) -> bool:
-        stmt = select(webhook_events.c.seq).where(
-            webhook_events.c.connection_id == connection_id, webhook_events.c.event_key == event_key
-        )
-        return bool(await self._fetch(stmt))
+        insert_into = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        stmt = insert_into(webhook_events).values(**values).on_conflict_do_nothing(
+            index_elements=[webhook_events.c.connection_id, webhook_events.c.event_key]
+        ).returning(webhook_events.c.seq)  # fmt: skip
+        return (await conn.execute(stmt)).first() is not None
 
     async def list_events(self, connection_id: str) -> list[WebhookEvent]:
         c = webhook_events.c
@@ -323,7 +347,7 @@ class SqlStore(OutboxStore, EventLogStore):
 
     async def claim_sync(self, connection_id: str, now: datetime, lease_until: datetime) -> SyncState | None:
         c = sync_state.c
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             insert_into = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
             await conn.execute(
                 insert_into(sync_state).values(connection_id=connection_id).on_conflict_do_nothing()
@@ -343,7 +367,7 @@ class SqlStore(OutboxStore, EventLogStore):
             index_elements=[sync_state.c.connection_id],
             set_={k: stmt.excluded[k] for k in values if k != "connection_id"},
         )
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(stmt)
 
     # ----------------------------------------------------------------------- persisted documents
@@ -364,7 +388,7 @@ class SqlStore(OutboxStore, EventLogStore):
             stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in columns})
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             done = await conn.execute(stmt)
         return max(done.rowcount, 0)
 
