@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, Executable, Row, and_, case, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from providers.errors import ErrorCode, InvalidInputError, OrderNotFoundError, StoredRecordUnreadableError
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, DeliveryState, OrderRef

@@ -289,7 +289,7 @@ class SqlStore(OutboxStore, EventLogStore):
         if not rows:
             return None, None
         row = rows[0]
-        order = order_or_error(row.data, oid)
+        order = self.decoded.order_or_error(row.data, oid)
         if row.result_id is None:
             return order, None
         return order, result_or_error(row.result_data, row.delivery, row.result_id)
