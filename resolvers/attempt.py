@@ -279,7 +279,9 @@ class Attempt:
             error_message=error.message,
         )  # fmt: skip
         if error.retryable:
-            wait = self.ctx.dispatch.backoff(self.attempts, getattr(error, "retry_after", None))
+            # held back by our own guard (nothing sent): due when the pause ends, no growing backoff
+            attempts = 1 if isinstance(error, HeldBack) else self.attempts
+            wait = self.ctx.dispatch.backoff(attempts, getattr(error, "retry_after", None))
             failed = failed.model_copy(update={"state": DeliveryState.RETRYING, "next_attempt_at": now + wait})
         stored = await self._finish(failed, None)
         log.info("delivery %s attempt %d: %s (%s)", self.record.result.id, self.attempts, error.code.value, stored.state.value)

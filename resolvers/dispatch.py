@@ -21,6 +21,7 @@ from providers.guard import ConnectionGuard, limits_for
 from store.interface import DeliveryClaim
 
 log = logging.getLogger("gateway.delivery")
+MAX_RETRY_AFTER = 86400.0  # a provider's Retry-After is honoured up to a day (a longer one is a bug of theirs)
 
 
 class DeliveryPolicy(BaseModel):
@@ -92,4 +93,4 @@ class Dispatch:
     def backoff(self, attempts: int, retry_after: float | None) -> timedelta:
         ceiling = min(self.policy.max_delay_seconds, self.policy.base_delay_seconds * 2 ** max(0, attempts - 1))
         delay = ceiling / 2 + self.rng.uniform(0, ceiling / 2)
-        return timedelta(seconds=max(delay, retry_after or 0.0))
+        return timedelta(seconds=max(delay, min(retry_after or 0.0, MAX_RETRY_AFTER)))

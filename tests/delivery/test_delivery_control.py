@@ -213,6 +213,11 @@ async def test_graceful_shutdown_keeps_what_it_cut_off_mid_call_quarantined(
     assert written["delivery"]["state"] == "PENDING"
     held = await dservices.store.get_delivery(written["result"]["id"], dservices.context.clock())
     assert held is not None and held.claimed_by == dservices.context.dispatch.instance_id
+
+    async def at_the_provider() -> bool:  # the request is out (a busy machine may take longer than the deadline)
+        return bool((await control.get("/unified_to/_sandbox/faults")).json()["injected"].get("timeout"))
+
+    await eventually(at_the_provider)
     # when the instance shuts down (the grace period ends before the call does); its deliverer is
     # kept off the connection so only "another" instance could take the write
     dservices.context.dispatch.guard(dservices.context.connections["sandbox-unified-to"]).paused_until = 1e12

