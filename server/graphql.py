@@ -89,12 +89,7 @@ class GraphQLView:
         return self.edge.graphiql and "text/html" in accept and "query" not in request.query_params
 
     async def _graphql(self, request: Request, media: str) -> Response:
-        edge = self.edge
-        if edge.settings.csrf_prevention:
-            check_csrf(request)
-        principal = await edge.authenticator.authenticate(request.headers)
-        params = await read_params(request, edge.settings.limits.max_body_bytes)
-        admitted = await self.admit(principal, params, request.method)
+        admitted = await self._admit_request(request, csrf=True)
         if isinstance(admitted, list):
             return _result(media, None, admitted, request_error=True)
         if admitted.operation_type not in _OPERATION_TYPES:
@@ -105,13 +100,8 @@ class GraphQLView:
     async def _sse(self, request: Request) -> Response:
         """graphql-sse, distinct connections mode: POST (or GET, as gateways send it) with Accept:
         text/event-stream. A GET runs no mutation (405), so it needs no CSRF preflight header."""
-        edge = self.edge
         try:
-            if edge.settings.csrf_prevention and request.method == "POST":
-                check_csrf(request)
-            principal = await edge.authenticator.authenticate(request.headers)
-            params = await read_params(request, edge.settings.limits.max_body_bytes)
-            admitted = await self.admit(principal, params, request.method)
+            admitted = await self._admit_request(request, csrf=request.method == "POST")
             if isinstance(admitted, list):
                 return _result(JSON, None, admitted, request_error=True)
             assert self.live is not None
@@ -119,6 +109,15 @@ class GraphQLView:
         except RequestError as error:
             log.info("refused %s (HTTP %s): %s", error.code.value, error.status, one_line(error.message))
             return _errors(error, JSON)
+
+    async def _admit_request(self, request: Request, *, csrf: bool) -> Admitted | list[Any]:
+        """The request's client, body and `admit` (and the CSRF check first when `csrf`)."""
+        edge = self.edge
+        if csrf and edge.settings.csrf_prevention:
+            check_csrf(request)
+        principal = await edge.authenticator.authenticate(request.headers)
+        params = await read_params(request, edge.settings.limits.max_body_bytes)
+        return await self.admit(principal, params, request.method)
 
     async def admit_payload(self, principal: Principal, payload: dict[str, Any]) -> Admitted | list[Any]:
         """`admit` for a WebSocket `subscribe` payload."""

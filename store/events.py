@@ -8,50 +8,34 @@ sends `pg_notify` in the same transaction: listeners hear of it only once it is 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from sqlalchemy import delete, func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import delete, func, insert, select
 
 from providers.errors import InvalidInputError
 from store.interface import OrderEvent
 from store.tables import event_log_keys, order_events
+from store.transactions import Transactions
 
 NOTIFY_CHANNEL = "assessment_order_events"
 _APPEND_LOCK = 7305182341  # pg_advisory_xact_lock key of event appends
 
 
-class EventLogStore:
+class EventLogStore(Transactions):
     """Mixed into `SqlStore`."""
 
-    engine: AsyncEngine
-    _event_lock: asyncio.Lock | None = None
     _cursor_key: bytes | None = None
-
-    @contextlib.asynccontextmanager
-    async def _append_tx(self) -> AsyncIterator[AsyncConnection]:
-        if self.engine.dialect.name == "postgresql":
-            async with self.engine.begin() as conn:
-                await conn.execute(text(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})"))
-                yield conn
-            return
-        if self._event_lock is None:
-            self._event_lock = asyncio.Lock()
-        async with self._event_lock, self.engine.begin() as conn:
-            yield conn
 
     async def append_order_events(self, events: Sequence[OrderEvent]) -> list[OrderEvent]:
         if not events:
             return []
         appended: list[OrderEvent] = []
-        async with self._append_tx() as conn:
+        async with self._tx(advisory_lock=_APPEND_LOCK) as conn:
             for event in events:
                 values = event.model_dump(mode="python", exclude={"seq"})
                 values["kind"], values["provider"] = event.kind.value, event.provider.value
