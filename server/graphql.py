@@ -26,7 +26,7 @@ from schema.root import ServiceSchema
 from server.clients import Principal
 from server.edge import Edge, without_suggestions
 from server.errors import RequestError, bad_request
-from server.live import Admitted, Subscriptions, sse_response
+from server.live import Admitted, Subscriptions, sse_response, unavailable_response
 from server.protocol import (
     GRAPHQL_RESPONSE,
     JSON,
@@ -105,10 +105,16 @@ class GraphQLView:
             if isinstance(admitted, list):
                 return _result(JSON, None, admitted, request_error=True)
             assert self.live is not None
-            return sse_response(self.live, admitted, request)
+            return await sse_response(self.live, admitted, request)
         except RequestError as error:
             log.info("refused %s (HTTP %s): %s", error.code.value, error.status, one_line(error.message))
             return _errors(error, JSON)
+        except Exception as exc:  # the store went away before the stream started
+            outage = as_service_unavailable(exc)
+            if outage is None:
+                raise
+            _outcome("rejected")
+            return unavailable_response([{"message": outage.message, "extensions": outage.extensions}])
 
     async def _admit_request(self, request: Request, *, csrf: bool) -> Admitted | list[Any]:
         """The request's client, body and `admit` (and the CSRF check first when `csrf`)."""
