@@ -177,6 +177,7 @@ class TransportWS:
         self.ws, self.live, self.admit = websocket, live, admit
         self.principal: Principal | None = None
         self.operations: dict[str, asyncio.Task[None]] = {}
+        self._closer: asyncio.Future[None] | None = None
 
     async def run(self) -> None:
         if PROTOCOL not in self.ws.scope.get("subprotocols", []):
@@ -197,6 +198,9 @@ class TransportWS:
             init.cancel()
             for task in (keepalive, closing, *self.operations.values()):
                 task.cancel()
+            if self._closer is not None:
+                with contextlib.suppress(BaseException):
+                    await self._closer
 
     def _init_timeout(self) -> None:
         if self.principal is None:
@@ -282,6 +286,9 @@ class TransportWS:
             finally:
                 self.live.release(self.principal)
             await self._send({"id": op_id, "type": "complete"})
+        except _Stalled:  # released first: the close waits until the client reads what is before it
+            log.warning("a WebSocket subscriber fell behind and takes nothing; closing with %d", TOO_SLOW)
+            await self._close(TOO_SLOW, ErrorCode.SUBSCRIBER_TOO_SLOW.value)
         except RequestError as error:
             await self._send({"id": op_id, "type": "error", "payload": [error.as_error()]})
         except asyncio.CancelledError:
@@ -311,9 +318,7 @@ class TransportWS:
             except TimeoutError:
                 if not deadline.expired():
                     raise
-                log.warning("a WebSocket subscriber fell behind and takes nothing; closing with %d", TOO_SLOW)
-                await self._close(TOO_SLOW, ErrorCode.SUBSCRIBER_TOO_SLOW.value)
-                return False
+                raise _Stalled from None
             return True
         finally:
             await stream.aclose()
@@ -323,8 +328,19 @@ class TransportWS:
             await self.ws.send_text(json.dumps(message, separators=(",", ":"), ensure_ascii=False))
 
     async def _close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(RuntimeError):
+        """Close once (the first code wins). The close frame waits behind what the client has not read
+        yet; the connection is kept until it is sent (`run` waits for it), whoever is cancelled."""
+        if self._closer is None:
+            self._closer = asyncio.ensure_future(self._send_close(code, reason))
+        await asyncio.shield(self._closer)
+
+    async def _send_close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await self.ws.close(code, reason)
+
+
+class _Stalled(Exception):
+    """A subscriber lagged and its client took nothing for the grace period."""
 
 
 def _on_lag(signals: StreamSignals, deadline: asyncio.Timeout, grace: float) -> None:

@@ -33,10 +33,12 @@ mutation Write($id: ID!) { updateAssessmentResult(input: {orderId: $id, status: 
 """
 
 
-def config(workdir: Path, database_url: str | None = None) -> str:
+EVENTS_SETTINGS = "[events]\nkeepalive_seconds = 1\nmax_subscriptions_per_client = 3\n"
+
+
+def config(workdir: Path, database_url: str | None = None, sections: str = EVENTS_SETTINGS) -> str:
     database_url = database_url or f"sqlite+aiosqlite:///{workdir / 'g.db'}"
-    lines = [f'[service]\nsandbox = true\ndatabase_url = "{database_url}"\n',
-             "[events]\nkeepalive_seconds = 1\nmax_subscriptions_per_client = 3\n"]  # fmt: skip
+    lines = [f'[service]\nsandbox = true\ndatabase_url = "{database_url}"\n', sections]
     connections = {"sandbox-stackone": ("STACKONE", "stackone"), "sandbox-kombo": ("KOMBO", "kombo/v1"),
                    "sandbox-unified-to": ("UNIFIED_TO", "unified_to")}  # fmt: skip
     for conn_id, (provider, path) in connections.items():
