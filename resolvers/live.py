@@ -257,11 +257,12 @@ async def subscribe(
         if at < hub.clock() - hub.policy.retention:
             raise EventCursorExpiredError("The cursor is older than the event retention; list the orders again.")
     subscriber = hub.register(visible, filter, start or 0, signals)
-    if signals is not None:
-        signals.live.set()
+    live = signals.live.set if signals is not None else _nothing
     try:
-        if start is not None:
-            async for event in _replay(store, visible, filter, start, subscriber.live_from):
+        if start is None:
+            live()
+        else:  # live once the store answered the first read of the replay
+            async for event in _replay(store, visible, filter, start, subscriber.live_from, live):
                 if (item := await _with_order(store, key, event)) is not None:
                     yield item
         while True:
@@ -277,12 +278,20 @@ async def subscribe(
         hub.unregister(subscriber)
 
 
+def _nothing() -> None:
+    return None
+
+
 async def _replay(
-    store: Store, visible: frozenset[str], filter: EventFilter, after: int, until: int
+    store: Store, visible: frozenset[str], filter: EventFilter, after: int, until: int, read: Callable[[], None]
 ) -> AsyncIterator[OrderEvent]:
+    """The log from `after` to `until`; `read` is called once the first batch was read."""
     position = after
+    if position >= until:
+        read()
     while position < until:
         batch = await store.order_events_after(position, sorted(visible), until=until, limit=500)
+        read()
         if not batch:
             return
         for event in batch:

@@ -26,6 +26,7 @@ from providers.errors import ErrorCode, ServiceUnavailableError
 from resolvers.context import AppContext
 from resolvers.live import LivePolicy, StreamSignals
 from schema.context import GraphQLContext
+from schema.errors import coded
 from server.clients import Principal
 from server.edge import Edge
 from server.errors import RequestError
@@ -116,9 +117,13 @@ class Subscriptions:
         body: dict[str, Any] = {}
         if result.data is not None or not result.errors:
             body["data"] = result.data
-        if result.errors:
-            body["errors"] = [self._format_error(e, quiet) for e in result.errors]
+        if result.errors:  # (a stream's items do not pass the schema's CodedErrors extension)
+            body["errors"] = [self._format_error(_coded(e), quiet) for e in result.errors]
         return body
+
+
+def _coded(error: Any) -> Any:
+    return error if (error.extensions or {}).get("code") is not None else coded(error)
 
 
 class LiveStream:
