@@ -42,6 +42,7 @@ class RawWebSocket:
         self.close_code: int | None = None
         self.close_reason = ""
         self.ended_by: Exception | None = None
+        self.silent = False
         self.proto.send_request(self.proto.connect())
         self._flush()
         self._read_until(lambda: self.response is not None)
@@ -62,12 +63,16 @@ class RawWebSocket:
             frame = self.pending.pop(0)
             message = json.loads(frame.data)
             if message.get("type") == "ping":
-                self.send({"type": "pong"})
+                if not self.silent:
+                    self.send({"type": "pong"})
                 continue
             return message
 
     def messages_until_closed(self) -> list[dict[str, Any]]:
-        """Every text message until the service closes the socket (`close_code` says how)."""
+        """Every text message until the service closes the socket (`close_code` says how). Nothing is
+        sent meanwhile (no pong): the service may already have closed its side, and data arriving at a
+        closed socket would be answered with a reset that discards what is still to be read."""
+        self.silent = True
         found: list[dict[str, Any]] = []
         try:
             while True:
@@ -94,6 +99,8 @@ class RawWebSocket:
             self._flush()
 
     def _flush(self) -> None:
+        if self.silent:
+            return
         for chunk in self.proto.data_to_send():
             if chunk:
                 self.sock.sendall(chunk)
