@@ -46,6 +46,7 @@ from server.persisted import load_configured_documents
 from server.poller import Poller
 from server.ready import ready_route
 from server.request_context import RequestMiddleware
+from server.serving import serve
 from server.settings import Settings, SettingsError, load_settings
 from server.webhooks import webhook_routes
 from store import Store, create_store
@@ -251,7 +252,9 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     middleware = [Middleware(RequestMiddleware, metrics=metrics)]
     if traced:
         middleware.insert(0, Middleware(tracing.traced_asgi_middleware()))
-    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    starlette = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    starlette.state.live = live  # `main` ends subscriptions as soon as a shutdown signal arrives
+    return starlette
 
 
 def sandbox_routes(sandboxes: Sandboxes) -> list[str]:
@@ -277,7 +280,6 @@ def _announce(services: Services) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import uvicorn
 
     args = parser().parse_args(argv)
     if args.check_config:
@@ -299,8 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     gc.collect()
     gc.freeze()
     log.info("GraphiQL: http://%s:%d/graphql", args.host, args.port)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, log_config=None, access_log=False)
-    return 0
+    started = serve(app, app.state.live.closing.set, host=args.host, port=args.port, log_level=args.log_level,
+                    log_config=None, access_log=False)  # fmt: skip
+    return 0 if started else 3  # uvicorn's STARTUP_FAILURE
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,6 +45,21 @@ class LivePolicy(BaseModel):
         return timedelta(hours=self.retention_hours)
 
 
+@dataclass
+class StreamSignals:
+    """What a transport learns from a subscription as it runs: that it is live (set up, cursor
+    accepted), and that it fell behind (its queue overflowed; what comes next is SUBSCRIBER_TOO_SLOW)."""
+
+    live: asyncio.Event = field(default_factory=asyncio.Event)
+    lagged: asyncio.Event = field(default_factory=asyncio.Event)
+    on_lag: Callable[[], None] | None = None  # the transport's, called when `lagged` is set
+
+    def lag(self) -> None:
+        self.lagged.set()
+        if self.on_lag is not None:
+            self.on_lag()
+
+
 @dataclass(frozen=True)
 class EventFilter:
     """Which events a subscriber wants; empty tuples mean "any"; fields AND together."""
@@ -69,10 +84,12 @@ _LAGGED, _CLOSED = object(), object()
 class Subscriber:
     """One subscription's live queue; it sees only events of `visible` connections."""
 
-    def __init__(self, visible: frozenset[str], filter: EventFilter, live_from: int, size: int) -> None:
+    def __init__(self, visible: frozenset[str], filter: EventFilter, live_from: int, size: int,
+                 signals: StreamSignals | None = None) -> None:  # fmt: skip
         self.visible, self.filter, self.live_from = visible, filter, live_from
         self.queue: asyncio.Queue[object] = asyncio.Queue(size + 1)  # + room for the end marker
         self._size = size
+        self.signals = signals
         self.ended = False
 
     def offer(self, event: OrderEvent) -> None:
@@ -82,6 +99,8 @@ class Subscriber:
             return
         if self.queue.qsize() >= self._size:
             self._end(_LAGGED)
+            if self.signals is not None:
+                self.signals.lag()
             return
         self.queue.put_nowait(event)
 
@@ -118,10 +137,11 @@ class EventHub:
         """This process appended to the log: read it now (other instances hear it through the bus)."""
         self.bus.appended()
 
-    def register(self, visible: frozenset[str], filter: EventFilter, after: int = 0) -> Subscriber:
+    def register(self, visible: frozenset[str], filter: EventFilter, after: int = 0,
+                 signals: StreamSignals | None = None) -> Subscriber:  # fmt: skip
         """A subscriber handed every event past where the hub has read (and past `after`: what it
         resumes from is never handed twice, even when the hub has not read that far yet)."""
-        subscriber = Subscriber(visible, filter, max(self.last_seq, after), self.policy.queue_size)
+        subscriber = Subscriber(visible, filter, max(self.last_seq, after), self.policy.queue_size, signals)
         self.subscribers.add(subscriber)
         return subscriber
 
@@ -234,19 +254,24 @@ class LiveEvent:
 
 
 async def subscribe(
-    store: Store, hub: EventHub, visible: frozenset[str], filter: EventFilter, after: str | None
+    store: Store, hub: EventHub, visible: frozenset[str], filter: EventFilter, after: str | None,
+    signals: StreamSignals | None = None,
 ) -> AsyncIterator[LiveEvent]:
-    """Events of `visible` connections matching `filter`: those after `after` first, then live."""
+    """Events of `visible` connections matching `filter`: those after `after` first, then live.
+    `signals.live` is set once the cursor is accepted and the subscriber registered."""
     key = await store.event_cursor_key()
     start = None
     if after is not None:
         start, at = decode_event_cursor(key, after)
         if at < hub.clock() - hub.policy.retention:
             raise EventCursorExpiredError("The cursor is older than the event retention; list the orders again.")
-    subscriber = hub.register(visible, filter, start or 0)
+    subscriber = hub.register(visible, filter, start or 0, signals)
+    live = signals.live.set if signals is not None else _nothing
     try:
-        if start is not None:
-            async for event in _replay(store, visible, filter, start, subscriber.live_from):
+        if start is None:
+            live()
+        else:  # live once the store answered the first read of the replay
+            async for event in _replay(store, visible, filter, start, subscriber.live_from, live):
                 if (item := await _with_order(store, key, event)) is not None:
                     yield item
         while True:
@@ -262,12 +287,20 @@ async def subscribe(
         hub.unregister(subscriber)
 
 
+def _nothing() -> None:
+    return None
+
+
 async def _replay(
-    store: Store, visible: frozenset[str], filter: EventFilter, after: int, until: int
+    store: Store, visible: frozenset[str], filter: EventFilter, after: int, until: int, read: Callable[[], None]
 ) -> AsyncIterator[OrderEvent]:
+    """The log from `after` to `until`; `read` is called once the first batch was read."""
     position = after
+    if position >= until:
+        read()
     while position < until:
         batch = await store.order_events_after(position, sorted(visible), until=until, limit=500)
+        read()
         if not batch:
             return
         for event in batch:

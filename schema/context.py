@@ -10,6 +10,7 @@ from strawberry.dataloader import DataLoader
 
 from providers.models import AssessmentOrder, AssessmentResult, OrderRef
 from resolvers.context import AppContext
+from resolvers.live import StreamSignals
 from resolvers.orders import load_orders, load_results
 
 
@@ -21,6 +22,7 @@ class GraphQLContext:
     request: Any = None
     response: Any = None
     document: Any = None  # the edge's parsed and validated DocumentNode, run as it is
+    signals: StreamSignals | None = None  # a subscription's transport: told when it is live, when it lags
 
     @cached_property
     def orders(self) -> DataLoader[str, AssessmentOrder]:

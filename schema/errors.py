@@ -49,27 +49,30 @@ class CodedErrors(SchemaExtension):
         yield
         result = self.execution_context.result
         if result is not None and result.errors:
-            result.errors = [self._coded(error) for error in result.errors]
+            result.errors = [coded(error) for error in result.errors]
 
-    def _coded(self, error: GraphQLError) -> GraphQLError:
-        code = code_for(error)
-        original = innermost(error)
-        if code is None:
-            log.error("unexpected error at %s", error.path, exc_info=original)
-            return GraphQLError(
-                "Unexpected error.", nodes=error.nodes, path=error.path,
-                extensions={"code": ErrorCode.INTERNAL_SERVER_ERROR.value},
-            )  # fmt: skip
-        if original is not None and not isinstance(original, DomainError):  # a store outage
-            log.warning("store unavailable at %s: %r", error.path, original)
-            outage = as_service_unavailable(original)
-            assert outage is not None
-            return GraphQLError(outage.message, nodes=error.nodes, path=error.path, extensions=outage.extensions)
-        if isinstance(original, DomainError):
-            log.info("%s at %s: %s", code.value, error.path, one_line(original.message))
-            extensions = {**original.extensions, **(error.extensions or {})}
-        else:
-            log.info("%s at %s: %s", code.value, error.path, one_line(error.message))
-            extensions = {**(error.extensions or {}), "code": code.value}
-        error.extensions = extensions
-        return error
+
+def coded(error: GraphQLError) -> GraphQLError:
+    """The error as a client sees it: with its code; an outage with the outage's message; anything
+    unexpected masked (and logged with its stack). Streams (subscriptions) use it item by item."""
+    code = code_for(error)
+    original = innermost(error)
+    if code is None:
+        log.error("unexpected error at %s", error.path, exc_info=original)
+        return GraphQLError(
+            "Unexpected error.", nodes=error.nodes, path=error.path,
+            extensions={"code": ErrorCode.INTERNAL_SERVER_ERROR.value},
+        )  # fmt: skip
+    if original is not None and not isinstance(original, DomainError):  # a store outage
+        log.warning("store unavailable at %s: %r", error.path, original)
+        outage = as_service_unavailable(original)
+        assert outage is not None
+        return GraphQLError(outage.message, nodes=error.nodes, path=error.path, extensions=outage.extensions)
+    if isinstance(original, DomainError):
+        log.info("%s at %s: %s", code.value, error.path, one_line(original.message))
+        extensions = {**original.extensions, **(error.extensions or {})}
+    else:
+        log.info("%s at %s: %s", code.value, error.path, one_line(error.message))
+        extensions = {**(error.extensions or {}), "code": code.value}
+    error.extensions = extensions
+    return error

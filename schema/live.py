@@ -77,7 +77,8 @@ async def assessment_order_events(
     app = info.context.app
     assert app.events is not None, "live events are not running"
     domain_filter = (filter or AssessmentOrderEventFilter()).to_domain()
-    stream = live.subscribe(app.store, app.events, frozenset(app.connections), domain_filter, after)
+    stream = live.subscribe(app.store, app.events, frozenset(app.connections), domain_filter, after,
+                            info.context.signals)  # fmt: skip
     async for item in stream:
         yield AssessmentOrderEvent(
             kind=item.event.kind, order=AssessmentOrder.from_domain(item.order), at=item.event.at,

@@ -27,7 +27,7 @@ from schema.root import ServiceSchema
 from server.clients import Principal
 from server.edge import Edge, without_suggestions
 from server.errors import RequestError, bad_request
-from server.live import Admitted, Subscriptions, sse_response
+from server.live import Admitted, Subscriptions, sse_response, unavailable_response
 from server.protocol import (
     GRAPHQL_RESPONSE,
     JSON,
@@ -90,12 +90,7 @@ class GraphQLView:
         return self.edge.graphiql and "text/html" in accept and "query" not in request.query_params
 
     async def _graphql(self, request: Request, media: str) -> Response:
-        edge = self.edge
-        if edge.settings.csrf_prevention:
-            check_csrf(request)
-        principal = await edge.authenticator.authenticate(request.headers)
-        params = await read_params(request, edge.settings.limits.max_body_bytes)
-        admitted = await self.admit(principal, params, request.method)
+        admitted = await self._admit_request(request, csrf=True)
         if isinstance(admitted, list):
             return _result(media, None, admitted, request_error=True)
         if admitted.operation_type not in _OPERATION_TYPES:
@@ -106,20 +101,30 @@ class GraphQLView:
     async def _sse(self, request: Request) -> Response:
         """graphql-sse, distinct connections mode: POST (or GET, as gateways send it) with Accept:
         text/event-stream. A GET runs no mutation (405), so it needs no CSRF preflight header."""
-        edge = self.edge
         try:
-            if edge.settings.csrf_prevention and request.method == "POST":
-                check_csrf(request)
-            principal = await edge.authenticator.authenticate(request.headers)
-            params = await read_params(request, edge.settings.limits.max_body_bytes)
-            admitted = await self.admit(principal, params, request.method)
+            admitted = await self._admit_request(request, csrf=request.method == "POST")
             if isinstance(admitted, list):
                 return _result(JSON, None, admitted, request_error=True)
             assert self.live is not None
-            return sse_response(self.live, admitted, request)
+            return await sse_response(self.live, admitted, request)
         except RequestError as error:
             log.info("refused %s (HTTP %s): %s", error.code.value, error.status, one_line(error.message))
             return _errors(error, JSON)
+        except Exception as exc:  # the store went away before the stream started
+            outage = as_service_unavailable(exc)
+            if outage is None:
+                raise
+            _outcome("rejected")
+            return unavailable_response([{"message": outage.message, "extensions": outage.extensions}])
+
+    async def _admit_request(self, request: Request, *, csrf: bool) -> Admitted | list[Any]:
+        """The request's client, body and `admit` (and the CSRF check first when `csrf`)."""
+        edge = self.edge
+        if csrf and edge.settings.csrf_prevention:
+            check_csrf(request)
+        principal = await edge.authenticator.authenticate(request.headers)
+        params = await read_params(request, edge.settings.limits.max_body_bytes)
+        return await self.admit(principal, params, request.method)
 
     async def admit_payload(self, principal: Principal, payload: dict[str, Any]) -> Admitted | list[Any]:
         """`admit` for a WebSocket `subscribe` payload."""

@@ -13,18 +13,20 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from graphql import ExecutionResult
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from providers.errors import ErrorCode
+from providers.errors import ErrorCode, ServiceUnavailableError
 from resolvers.context import AppContext
-from resolvers.live import LivePolicy
+from resolvers.live import LivePolicy, StreamSignals
 from schema.context import GraphQLContext
+from schema.errors import coded
 from server.clients import Principal
 from server.edge import Edge
 from server.errors import RequestError
@@ -33,7 +35,8 @@ log = logging.getLogger("gateway.live")
 
 PROTOCOL = "graphql-transport-ws"
 _UNEXPECTED = {"message": "Unexpected error.", "extensions": {"code": ErrorCode.INTERNAL_SERVER_ERROR.value}}
-GOING_AWAY = 1001  # the instance is shutting down: reconnect (elsewhere) and resume with `after`
+SERVICE_RESTART = 1012  # the instance is shutting down (uvicorn's code too): reconnect elsewhere, resume with `after`
+TOO_SLOW = 1008  # the subscriber fell behind and its client took nothing for keepalive_seconds: resume with `after`
 
 
 class Admitted:
@@ -73,10 +76,26 @@ class Subscriptions:
     def release(self, principal: Principal) -> None:
         self.active[principal.name] -= 1
 
-    async def stream(self, admitted: Admitted, request: Any) -> AsyncIterator[dict[str, Any]]:
+    async def start(self, admitted: Admitted, request: Any) -> LiveStream:
+        """Run the operation until a subscription is live (or it ended, or gave its first result)."""
+        signals = StreamSignals()
+        results = self._results(admitted, request, signals)
+        first = asyncio.ensure_future(anext(results, None))
+        live = asyncio.ensure_future(signals.live.wait())
+        stream = LiveStream(results, signals, first)
+        try:
+            await asyncio.wait({first, live}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            await stream.aclose()
+            raise
+        finally:
+            live.cancel()
+        return stream
+
+    async def _results(self, admitted: Admitted, request: Any, signals: StreamSignals) -> AsyncIterator[dict[str, Any]]:
         """The operation's results as GraphQL response objects (one for a query or mutation)."""
         app = self._app_context().for_connections(admitted.principal.connections)
-        context = GraphQLContext(app=app, request=request, document=admitted.document)
+        context = GraphQLContext(app=app, request=request, document=admitted.document, signals=signals)
         if admitted.operation_type != "subscription":
             result = await self.schema.execute(admitted.text, variable_values=admitted.variables,
                                                context_value=context, operation_name=admitted.operation_name)  # fmt: skip
@@ -98,9 +117,58 @@ class Subscriptions:
         body: dict[str, Any] = {}
         if result.data is not None or not result.errors:
             body["data"] = result.data
-        if result.errors:
-            body["errors"] = [self._format_error(e, quiet) for e in result.errors]
+        if result.errors:  # (a stream's items do not pass the schema's CodedErrors extension)
+            body["errors"] = [self._format_error(_coded(e), quiet) for e in result.errors]
         return body
+
+
+def _coded(error: Any) -> Any:
+    return error if (error.extensions or {}).get("code") is not None else coded(error)
+
+
+class LiveStream:
+    """A started operation's results. `refusal`: the coded errors of a subscription that ended
+    before it was live (its setup failed: cursor refused, store unreachable)."""
+
+    def __init__(self, results: AsyncGenerator[dict[str, Any], None], signals: StreamSignals,
+                 first: asyncio.Future[dict[str, Any] | None]) -> None:  # fmt: skip
+        self._results, self.signals, self._first = results, signals, first
+
+    @property
+    def refusal(self) -> list[dict[str, Any]] | None:
+        first = self._first
+        if self.signals.live.is_set() or not first.done() or first.cancelled() or first.exception() is not None:
+            return None
+        item = first.result()
+        return None if item is None or "data" in item else list(item.get("errors") or ())
+
+    @property
+    def unavailable(self) -> bool:
+        """Refused because the store is unreachable (SERVICE_UNAVAILABLE)."""
+        return any((e.get("extensions") or {}).get("code") == ErrorCode.SERVICE_UNAVAILABLE
+                   for e in self.refusal or ())  # fmt: skip
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        first = await self._first
+        if first is None:
+            return
+        yield first
+        async for item in self._results:
+            yield item
+
+    async def aclose(self) -> None:
+        if not self._first.done():
+            self._first.cancel()
+        with contextlib.suppress(BaseException):  # its outcome was (or will not be) taken
+            await self._first
+        await self._results.aclose()
+
+
+def unavailable_response(errors: list[dict[str, Any]]) -> Response:
+    """503 with Retry-After: the store is unreachable (a streaming request answered before it streams)."""
+    body = json.dumps({"errors": errors}, separators=(",", ":"), ensure_ascii=False).encode()
+    headers = {"Retry-After": f"{ServiceUnavailableError.retry_after:g}"}
+    return Response(body, 503, headers=headers, media_type="application/json; charset=utf-8")
 
 
 # --------------------------------------------------------------------------- WebSocket
@@ -114,6 +182,7 @@ class TransportWS:
         self.ws, self.live, self.admit = websocket, live, admit
         self.principal: Principal | None = None
         self.operations: dict[str, asyncio.Task[None]] = {}
+        self._closer: asyncio.Future[None] | None = None
 
     async def run(self) -> None:
         if PROTOCOL not in self.ws.scope.get("subprotocols", []):
@@ -129,11 +198,14 @@ class TransportWS:
             done, _ = await asyncio.wait({reader, closing}, return_when=asyncio.FIRST_COMPLETED)
             if closing in done:
                 reader.cancel()
-                await self._close(GOING_AWAY, "Server shutting down")
+                await self._close(SERVICE_RESTART, "Server shutting down")
         finally:
             init.cancel()
             for task in (keepalive, closing, *self.operations.values()):
                 task.cancel()
+            if self._closer is not None:
+                with contextlib.suppress(BaseException):
+                    await self._closer
 
     def _init_timeout(self) -> None:
         if self.principal is None:
@@ -214,11 +286,14 @@ class TransportWS:
                 return
             self.live.acquire(self.principal)
             try:
-                async for result in self.live.stream(admitted, self.ws):
-                    await self._send({"id": op_id, "type": "next", "payload": result})
+                if not await self._run(op_id, admitted):
+                    return
             finally:
                 self.live.release(self.principal)
             await self._send({"id": op_id, "type": "complete"})
+        except _Stalled:  # released first: the close waits until the client reads what is before it
+            log.warning("a WebSocket subscriber fell behind and takes nothing; closing with %d", TOO_SLOW)
+            await self._close(TOO_SLOW, ErrorCode.SUBSCRIBER_TOO_SLOW.value)
         except RequestError as error:
             await self._send({"id": op_id, "type": "error", "payload": [error.as_error()]})
         except asyncio.CancelledError:
@@ -229,13 +304,59 @@ class TransportWS:
         finally:
             self.operations.pop(op_id, None)
 
+    async def _run(self, op_id: str, admitted: Admitted) -> bool:
+        """Send the operation's results; False when it was refused (an `error` message) or its client
+        stopped taking them (the socket is closed): no `complete` then. Once the subscriber lags it has
+        keepalive_seconds to deliver SUBSCRIBER_TOO_SLOW; a client that takes nothing blocks the socket."""
+        stream = await self.live.start(admitted, self.ws)
+        try:
+            refusal = stream.refusal
+            if refusal is not None and admitted.operation_type == "subscription":
+                await self._send({"id": op_id, "type": "error", "payload": refusal})
+                return False
+            try:
+                async with asyncio.timeout(None) as deadline:
+                    _on_lag(stream.signals, deadline, self.live.settings.keepalive_seconds)
+                    async with contextlib.aclosing(aiter(stream)) as results:
+                        async for result in results:
+                            await self._send({"id": op_id, "type": "next", "payload": result})
+            except TimeoutError:
+                if not deadline.expired():
+                    raise
+                raise _Stalled from None
+            return True
+        finally:
+            await stream.aclose()
+
     async def _send(self, message: dict[str, Any]) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             await self.ws.send_text(json.dumps(message, separators=(",", ":"), ensure_ascii=False))
 
     async def _close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(RuntimeError):
+        """Close once (the first code wins). The close frame waits behind what the client has not read
+        yet; the connection is kept until it is sent (`run` waits for it), whoever is cancelled."""
+        if self._closer is None:
+            self._closer = asyncio.ensure_future(self._send_close(code, reason))
+        await asyncio.shield(self._closer)
+
+    async def _send_close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await self.ws.close(code, reason)
+
+
+class _Stalled(Exception):
+    """A subscriber lagged and its client took nothing for the grace period."""
+
+
+def _on_lag(signals: StreamSignals, deadline: asyncio.Timeout, grace: float) -> None:
+    """When the subscriber lags, `deadline` falls `grace` seconds later."""
+
+    def lagging() -> None:
+        deadline.reschedule(asyncio.get_running_loop().time() + grace)
+
+    signals.on_lag = lagging
+    if signals.lagged.is_set():
+        lagging()
 
 
 def websocket_endpoint(live: Callable[[], Subscriptions], admit: Callable[..., Awaitable[Any]]) -> Any:
@@ -264,10 +385,20 @@ def _auth_headers(payload: Mapping[str, Any]) -> dict[str, str]:
 # --------------------------------------------------------------------------- SSE
 
 
-def sse_response(live: Subscriptions, admitted: Admitted, request: Request) -> StreamingResponse:
+async def sse_response(live: Subscriptions, admitted: Admitted, request: Request) -> Response:
     """`graphql-sse` distinct connections mode: `next` events, then `complete`; comments keep it alive.
-    SUBSCRIPTION_LIMIT is answered before the stream starts."""
+    SUBSCRIPTION_LIMIT, and a store outage before the subscription is live (503), are answered before
+    the stream starts."""
     live.acquire(admitted.principal)
+    try:
+        stream = await live.start(admitted, request)
+    except BaseException:
+        live.release(admitted.principal)
+        raise
+    if stream.unavailable:
+        await stream.aclose()
+        live.release(admitted.principal)
+        return unavailable_response(stream.refusal or [])
 
     async def events() -> AsyncIterator[str]:
         try:
@@ -275,7 +406,7 @@ def sse_response(live: Subscriptions, admitted: Admitted, request: Request) -> S
 
             async def pump() -> None:
                 try:
-                    async for result in live.stream(admitted, request):
+                    async for result in stream:
                         await queue.put(result)
                 except Exception:
                     log.exception("subscription over SSE failed")
@@ -296,11 +427,37 @@ def sse_response(live: Subscriptions, admitted: Admitted, request: Request) -> S
                     yield "event: complete\ndata:\n\n"
             finally:
                 task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                await stream.aclose()
         finally:
             live.release(admitted.principal)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream; charset=utf-8", headers=headers)
+    return _EventStream(events(), stream.signals, live.settings.keepalive_seconds, headers)
+
+
+class _EventStream(StreamingResponse):
+    """The SSE response. A subscriber that lags has `grace` seconds to take SUBSCRIBER_TOO_SLOW; a
+    client that takes nothing meanwhile has its connection closed (SSE has no close code)."""
+
+    def __init__(self, content: AsyncIterator[str], signals: StreamSignals, grace: float,
+                 headers: dict[str, str]) -> None:  # fmt: skip
+        super().__init__(content, media_type="text/event-stream; charset=utf-8", headers=headers)
+        self.signals, self.grace = signals, grace
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            async with asyncio.timeout(None) as deadline:
+                _on_lag(self.signals, deadline, self.grace)
+                await super().__call__(scope, receive, send)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            log.warning("an SSE subscriber fell behind and takes nothing; closing its connection")
+        finally:
+            if isinstance(self.body_iterator, AsyncGenerator):
+                await self.body_iterator.aclose()
 
 
 _KEEPALIVE, _CLOSING = object(), object()

@@ -17,29 +17,28 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import delete, func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from providers.errors import InvalidInputError
 from store.interface import OrderEvent
 from store.tables import event_log_keys, order_events
-from store.writer import SingleWriter
+from store.transactions import Transactions
 
 log = logging.getLogger("gateway.events")
 NOTIFY_CHANNEL = "assessment_order_events"
 _APPEND_LOCK = 7305182341  # pg_advisory_xact_lock key of event appends
 
 
-class EventLogStore(SingleWriter):
+class EventLogStore(Transactions):
     """Mixed into `SqlStore`."""
 
-    engine: AsyncEngine
     _cursor_key: bytes | None = None
 
     async def append_order_events(self, events: Sequence[OrderEvent]) -> list[OrderEvent]:
         if not events:
             return []
         appended: list[OrderEvent] = []
-        async with self._write() as conn:
+        async with self._tx() as conn:
             await _lock_log(conn)
             for event in events:
                 seq = (await conn.execute(insert(order_events).values(**_event_row(event)))).inserted_primary_key[0]
@@ -83,7 +82,7 @@ class EventLogStore(SingleWriter):
             return int((await conn.execute(select(func.coalesce(func.max(order_events.c.seq), 0)))).scalar_one())
 
     async def prune_order_events(self, before: datetime) -> int:
-        async with self._write() as conn:
+        async with self._tx() as conn:
             return int((await conn.execute(delete(order_events).where(order_events.c.at < before))).rowcount)
 
     async def event_cursor_key(self) -> bytes:

@@ -11,27 +11,22 @@ becomes UNCONFIRMED. The rows are kept (never deleted) so the token only grows.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from opentelemetry import trace
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from providers.models import Delivery, DeliveryState, OrderRef
 from store.interface import DeliveryClaim
 from store.tables import delivery_leases, results
+from store.transactions import Transactions
 
 ACTIVE = (DeliveryState.PENDING.value, DeliveryState.RETRYING.value, DeliveryState.UNCONFIRMED.value)
 FREE = datetime(1970, 1, 1, tzinfo=UTC)  # lease_until of a lease nobody holds
 NOBODY = ""
-
-_tracer = trace.get_tracer("gateway.store")
 
 
 def superseded(delivery: Delivery, now: datetime, message: str | None = None) -> Delivery:
@@ -55,23 +50,8 @@ class _LeaseLost(Exception):
     """Rolls back a renewal of a lease that is no longer ours."""
 
 
-class LeaseStore:
+class LeaseStore(Transactions):
     """Mixed into `SqlStore` (through `OutboxStore`)."""
-
-    engine: AsyncEngine
-    _sqlite_lock: asyncio.Lock | None = None
-
-    @contextlib.asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncConnection]:
-        with _tracer.start_as_current_span("store transaction"):
-            if self.engine.dialect.name != "sqlite":
-                async with self.engine.begin() as conn:
-                    yield conn
-                return
-            if self._sqlite_lock is None:
-                self._sqlite_lock = asyncio.Lock()
-            async with self._sqlite_lock, self.engine.begin() as conn:
-                yield conn
 
     def _for_update(self, stmt: Any, *, skip_locked: bool = False, of: Any = results) -> Any:
         if self.engine.dialect.name == "postgresql":

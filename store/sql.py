@@ -134,7 +134,7 @@ class SqlStore(OutboxStore, EventLogStore):
     # ----------------------------------------------------------------------- orders
 
     async def upsert_order(self, order: AssessmentOrder) -> None:
-        async with self._write() as conn:
+        async with self._tx() as conn:
             await conn.execute(self._upsert(order))
 
     def _upsert(self, order: AssessmentOrder, *, newer_only: bool = False) -> Executable:
@@ -241,7 +241,7 @@ class SqlStore(OutboxStore, EventLogStore):
             **_delivery_row(result.delivery),
         }
         try:
-            async with self._write() as conn:
+            async with self._tx() as conn:
                 await conn.execute(insert(results).values(**values))
         except IntegrityError:
             if ref not in await self.get_orders([ref]):
@@ -254,7 +254,7 @@ class SqlStore(OutboxStore, EventLogStore):
         if order is not None and order.global_id != ref.encode():
             raise ValueError("The order given does not match the result's order.")
         where = and_(results.c.id == result_id, results.c.order_id == ref.encode())
-        async with self._write() as conn:
+        async with self._tx() as conn:
             done = await conn.execute(update(results).where(where).values(**_delivery_row(delivery)))
             if done.rowcount != 1:
                 raise LookupError(f"No result {result_id!r} for order {ref!r}.")
@@ -308,7 +308,7 @@ class SqlStore(OutboxStore, EventLogStore):
         """Several deliveries in one transaction (one commit): each event new to the store is
         inserted with its orders (newer-only) and, last, its live events; a redelivery changes nothing."""
         fresh: list[bool] = []
-        async with self._write() as conn:
+        async with self._tx() as conn:
             for write in writes:
                 fresh.append(await self._insert_event(conn, write.event))
                 for order in write.orders if fresh[-1] else ():  # an older event never overwrites the stored one
@@ -347,7 +347,7 @@ class SqlStore(OutboxStore, EventLogStore):
 
     async def claim_sync(self, connection_id: str, now: datetime, lease_until: datetime) -> SyncState | None:
         c = sync_state.c
-        async with self._write() as conn:
+        async with self._tx() as conn:
             insert_into = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
             await conn.execute(
                 insert_into(sync_state).values(connection_id=connection_id).on_conflict_do_nothing()
@@ -367,7 +367,7 @@ class SqlStore(OutboxStore, EventLogStore):
             index_elements=[sync_state.c.connection_id],
             set_={k: stmt.excluded[k] for k in values if k != "connection_id"},
         )
-        async with self._write() as conn:
+        async with self._tx() as conn:
             await conn.execute(stmt)
 
     # ----------------------------------------------------------------------- persisted documents
@@ -388,7 +388,7 @@ class SqlStore(OutboxStore, EventLogStore):
             stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in columns})
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-        async with self._write() as conn:
+        async with self._tx() as conn:
             done = await conn.execute(stmt)
         return max(done.rowcount, 0)
 

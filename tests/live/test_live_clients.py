@@ -1,15 +1,14 @@
 """Live events over real sockets with real clients (graphql-ws and graphql-sse from Node) against
-`python app.py`: both transports, tenancy and scopes, resume with `after`, two instances on
-PostgreSQL, shutdown."""
+`python app.py`: both transports, tenancy and scopes, resume with `after`, limits, shutdown (two
+instances on PostgreSQL: test_live_instances.py; a client that stops reading: test_live_slow_consumer.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,9 @@ import pytest
 
 from sandbox import SANDBOX_CREDENTIALS
 from server.clients import hash_api_key
+from tests.delivery.processes import start_service
 from tests.interop.test_gateways import HERE, node_or_skip
-from tests.processes import free_port, served_app, stop
+from tests.processes import served_app
 
 KEYS = {"all": "all-key", "kombo": "kombo-key", "writer": "writer-key"}
 EVENTS = """
@@ -33,10 +33,12 @@ mutation Write($id: ID!) { updateAssessmentResult(input: {orderId: $id, status: 
 """
 
 
-def config(workdir: Path, database_url: str | None = None) -> str:
+EVENTS_SETTINGS = "[events]\nkeepalive_seconds = 1\nmax_subscriptions_per_client = 3\n"
+
+
+def config(workdir: Path, database_url: str | None = None, sections: str = EVENTS_SETTINGS) -> str:
     database_url = database_url or f"sqlite+aiosqlite:///{workdir / 'g.db'}"
-    lines = [f'[service]\nsandbox = true\ndatabase_url = "{database_url}"\n',
-             "[events]\nkeepalive_seconds = 1\nmax_subscriptions_per_client = 3\n"]  # fmt: skip
+    lines = [f'[service]\nsandbox = true\ndatabase_url = "{database_url}"\n', sections]
     connections = {"sandbox-stackone": ("STACKONE", "stackone"), "sandbox-kombo": ("KOMBO", "kombo/v1"),
                    "sandbox-unified-to": ("UNIFIED_TO", "unified_to")}  # fmt: skip
     for conn_id, (provider, path) in connections.items():
@@ -207,34 +209,26 @@ def test_subscriptions_per_client_are_limited(service: str) -> None:
         assert len(events_of(subscriber.lines())) == 1
 
 
-def test_shutdown_closes_websocket_subscriptions_with_service_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["ws", "sse"])
+def test_shutdown_closes_live_streams_with_the_protocols_codes(tmp_path: Path, transport: str) -> None:
+    # given a live subscription on a service started as a user starts it
     node_or_skip()
-    env = environment(config(tmp_path))
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parents[2] / "app.py"), "--port", str(port)],
-                            cwd=tmp_path, env={**env, "PYTHONPATH": str(HERE.parents[1])},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    service = asyncio.run(start_service(Path(config(tmp_path)), tmp_path / "service.log"))
     try:
-        _wait_healthy(base)
         received = {"kinds": ["ORDER_RECEIVED"]}
-        subscriber = Subscriber(base, "ws", {"after": cursor_now(base), "filter": received}, "all", count=0)
-        new_order(base, "kombo")
+        subscriber = Subscriber(service.url, transport, {"after": cursor_now(service.url), "filter": received}, "all", 0)
+        new_order(service.url, "kombo")
         assert "next" in subscriber.next_line()  # the subscription is live
-        proc.send_signal(signal.SIGTERM)
+        # when the service gets SIGTERM
+        service.proc.send_signal(signal.SIGTERM)
         lines = subscriber.lines()
-        assert any(line.get("closed") in (1001, 1012) for line in lines), lines  # uvicorn closes with 1012 first
     finally:
-        stop(proc)
-
-
-def _wait_healthy(base: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail("service did not start")
+        clean = service.stop()
+    # then it shuts down cleanly (an open SSE stream does not hold it), and the stream ends as the
+    # protocol says: WebSocket close 1012 (service restart); SSE ends without `complete`
+    assert clean, (tmp_path / "service.log").read_text()[-2000:]
+    if transport == "ws":
+        assert [line.get("closed") for line in lines if "closed" in line] == [1012], lines
+    else:
+        assert not any("complete" in line for line in lines), lines
+        assert any("error" in line for line in lines), lines  # graphql-sse: the stream ended before `complete`

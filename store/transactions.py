@@ -1,0 +1,38 @@
+"""One write transaction of the SQL store: serialised in-process on SQLite, optionally under a
+PostgreSQL transaction-level advisory lock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from opentelemetry import trace
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+_tracer = trace.get_tracer("gateway.store")
+
+
+class Transactions:
+    """Mixed into `SqlStore` (through the outbox, leases and event log)."""
+
+    engine: AsyncEngine
+    _sqlite_lock: asyncio.Lock | None = None
+
+    @contextlib.asynccontextmanager
+    async def _tx(self, advisory_lock: int | None = None) -> AsyncIterator[AsyncConnection]:
+        """A transaction. SQLite has one writer at a time: this process's writers take turns on one
+        lock (and `advisory_lock` is not needed). On PostgreSQL `advisory_lock`, when given, is held
+        until the transaction ends, so the transactions that take it commit in the order they took it."""
+        with _tracer.start_as_current_span("store transaction"):
+            if self.engine.dialect.name != "sqlite":
+                async with self.engine.begin() as conn:
+                    if advisory_lock is not None and conn.dialect.name == "postgresql":
+                        await conn.execute(text(f"SELECT pg_advisory_xact_lock({int(advisory_lock)})"))
+                    yield conn
+                return
+            if self._sqlite_lock is None:
+                self._sqlite_lock = asyncio.Lock()
+            async with self._sqlite_lock, self.engine.begin() as conn:
+                yield conn
