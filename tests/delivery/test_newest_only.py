@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from providers.models import Delivery, DeliveryState
+from providers.models import Delivery, DeliveryState, OrderRef
 from store import SqlStore
 from store.interface import DeliveryClaim
 from tests.store.conftest import store, store_url  # noqa: F401  (fixtures)
@@ -64,11 +64,7 @@ async def test_an_older_result_made_due_again_is_never_sent_after_the_newer(stor
     again = Delivery(state=DeliveryState.PENDING, attempts=1, sends=1, updated_at=at(2), next_attempt_at=at(2))
     assert await store.set_delivery("r-1", again, RETRIABLE_NOW, at(2))
     # when the deliverer claims what is due, pass after pass
-    handed: list[str] = []
-    for n in range(3):
-        for record in await store.claim_due(claim("B", at=3 + n), {"conn-a": 5}, 5):
-            handed.append(record.result.id)
-            await deliver(store, ref, record.result.id, "B", record.token, 3 + n)
+    handed = await _claim_passes(store, ref, start=3)
     # then only the newest was sent; the older one is SUPERSEDED, never sent after it
     assert handed == ["r-2"]
     assert await state_of(store, "r-1") is DeliveryState.SUPERSEDED
@@ -147,14 +143,20 @@ async def test_a_write_skew_between_recording_and_finishing_leaves_nothing_older
         await blocker.close()
         await watcher.close()
     # when the deliverer claims, pass after pass, after r-1's quarantine
-    handed: list[str] = []
-    for n in range(3):
-        for record in await store.claim_due(claim("B", at=8 + n), {"conn-a": 5}, 5):
-            handed.append(record.result.id)
-            await deliver(store, ref, record.result.id, "B", record.token, 8 + n)
+    handed = await _claim_passes(store, ref, start=8)
     # then only r-2 was sent; r-1 is SUPERSEDED
     assert handed == ["r-2"]
     assert await state_of(store, "r-1") is DeliveryState.SUPERSEDED
+
+
+async def _claim_passes(store: SqlStore, ref: OrderRef, start: float, passes: int = 3) -> list[str]:  # noqa: F811
+    """The deliverer's passes, one a second from `start`: what each claimed, delivered at once."""
+    handed: list[str] = []
+    for n in range(passes):
+        for record in await store.claim_due(claim("B", at=start + n), {"conn-a": 5}, 5):
+            handed.append(record.result.id)
+            await deliver(store, ref, record.result.id, "B", record.token, start + n)
+    return handed
 
 
 async def _until_waiting(conn: asyncpg.Connection, count: int) -> None:
