@@ -185,13 +185,6 @@ def _event(kind: OrderEventKind, order: AssessmentOrder, at: datetime) -> OrderE
                       provider=order.provider, status=order.status, at=at)  # fmt: skip
 
 
-async def _known(ctx: AppContext, orders: Sequence[AssessmentOrder]) -> dict[OrderRef, AssessmentOrder]:
-    """The stored versions of these orders, before they are written (for live events)."""
-    if ctx.events is None or not orders:
-        return {}
-    return await ctx.store.get_orders([OrderRef(o.connection_id, o.provider_order_id) for o in orders])
-
-
 async def _announce(
     ctx: AppContext, orders: Sequence[AssessmentOrder], known: Mapping[OrderRef, object]
 ) -> None:
@@ -349,7 +342,7 @@ async def _fill_one(ctx: AppContext, order: AssessmentOrder) -> bool:
 
 async def record_received_orders(ctx: AppContext, orders: Sequence[AssessmentOrder]) -> int:
     """Store orders read from a provider (its version replaces the record); how many were written."""
-    known = await _known(ctx, orders)
+    known = await _stored(ctx, orders)
     for order in orders:
         await ctx.store.upsert_order(order)
     await _announce(ctx, orders, known)

@@ -37,14 +37,8 @@ class EventLogStore(Transactions):
     async def append_order_events(self, events: Sequence[OrderEvent]) -> list[OrderEvent]:
         if not events:
             return []
-        appended: list[OrderEvent] = []
         async with self._tx() as conn:
-            await _lock_log(conn)
-            for event in events:
-                seq = (await conn.execute(insert(order_events).values(**_event_row(event)))).inserted_primary_key[0]
-                appended.append(event.model_copy(update={"seq": int(seq)}))
-            await _notify(conn, appended[-1].seq)
-        return appended
+            return await self._append_in(conn, events)
 
     async def _append_after(self, events: Sequence[OrderEvent]) -> None:
         """Append once the change they announce is committed: a failure now loses these events, never
@@ -54,15 +48,18 @@ class EventLogStore(Transactions):
         except Exception:
             log.exception("recording %d live event(s) failed", len(events))
 
-    async def _append_in(self, conn: AsyncConnection, events: Sequence[OrderEvent]) -> None:
+    async def _append_in(self, conn: AsyncConnection, events: Sequence[OrderEvent]) -> list[OrderEvent]:
         """Append within the caller's write transaction, as its last step: the events commit (and
-        listeners hear of them) with the change they announce, or not at all."""
+        listeners hear of them) with the change they announce, or not at all. Returned with their
+        `seq`: the log's lock is held, so the one insert's numbers are consecutive, in the events' order."""
         if not events:
-            return
+            return []
         await _lock_log(conn)
-        last = (await conn.execute(insert(order_events).values([_event_row(e) for e in events]).returning(
+        rows = (await conn.execute(insert(order_events).values([_event_row(e) for e in events]).returning(
             order_events.c.seq))).all()  # fmt: skip
-        await _notify(conn, max(int(row.seq) for row in last))
+        seqs = sorted(int(row.seq) for row in rows)  # RETURNING's row order is not promised
+        await _notify(conn, seqs[-1])
+        return [event.model_copy(update={"seq": seq}) for event, seq in zip(events, seqs, strict=True)]
 
     async def order_events_after(
         self, after: int, connection_ids: Sequence[str] | None, *, until: int | None = None, limit: int = 500

@@ -54,7 +54,7 @@ class OutboxStore(LeaseStore):
         raise NotImplementedError
 
     # store/events.py: append live events within a write transaction
-    _append_in: Callable[[AsyncConnection, Sequence[OrderEvent]], Awaitable[None]]
+    _append_in: Callable[[AsyncConnection, Sequence[OrderEvent]], Awaitable[list[OrderEvent]]]
     _append_after: Callable[[Sequence[OrderEvent]], Awaitable[None]]
 
     # ----------------------------------------------------------------------- record
