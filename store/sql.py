@@ -49,6 +49,7 @@ from store.migrations import at_head, upgrade_to_head
 from store.outbox import OutboxStore, delivery_row
 from store.queries import SortKey, filter_conditions, order_row
 from store.sqlite_reads import SqliteReader, reader_for
+from store.sqlite_writes import SqliteWriter
 from store.stats import DeliveryStats, delivery_stats
 from store.tables import orders, persisted_documents, results, sync_state, webhook_events
 
@@ -60,7 +61,9 @@ def create_store(url: str) -> SqlStore:
     engine = create_async_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return SqlStore(engine, reader_for(url, _sqlite_pragmas))
+        reader = reader_for(url, _sqlite_pragmas)
+        writer = None if reader is None else SqliteWriter(reader.engine.url.render_as_string(False), _sqlite_pragmas)
+        return SqlStore(engine, reader, writer)
     return SqlStore(engine)
 
 
@@ -84,9 +87,12 @@ _tally: ContextVar[StatementTally | None] = ContextVar("statement_tally", defaul
 class SqlStore(OutboxStore, EventLogStore):
     """The `Store` over one SQLAlchemy async engine (delivery methods: store/outbox.py)."""
 
-    def __init__(self, engine: AsyncEngine, reader: SqliteReader | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, reader: SqliteReader | None = None, writer: SqliteWriter | None = None
+    ) -> None:
         self.engine = engine
         self.reader = reader  # SQLite files: SELECTs in one thread hand-off (store/sqlite_reads.py)
+        self.writer = writer  # SQLite files: write transactions on the loop's thread (store/sqlite_writes.py)
         self.query_count = 0
         self.decoded = OrderDecodeCache()  # order rows read again are not decoded again
         for sync_engine in self.sync_engines:
@@ -95,7 +101,8 @@ class SqlStore(OutboxStore, EventLogStore):
     @property
     def sync_engines(self) -> list[Engine]:
         """Every engine that runs statements (for statement events: counts, traces)."""
-        return [self.engine.sync_engine] + ([self.reader.engine] if self.reader is not None else [])
+        extra = [self.reader.engine] if self.reader is not None else []
+        return [self.engine.sync_engine, *extra, *([self.writer.engine] if self.writer is not None else [])]
 
     def _count_statement(self, *_args: Any) -> None:
         self.query_count += 1
@@ -124,6 +131,9 @@ class SqlStore(OutboxStore, EventLogStore):
     async def close(self) -> None:
         if self.reader is not None:
             await asyncio.to_thread(self.reader.close)  # reads in flight finish first
+        if self.writer is not None:
+            async with self._sqlite_lock or contextlib.nullcontext():  # a write in progress ends first
+                self.writer.close()
         await self.engine.dispose()
 
     async def migrations_at_head(self) -> bool:

@@ -28,7 +28,10 @@ class SqliteReader:
     """Runs SELECT statements on a synchronous engine over `THREADS` threads (one connection each)."""
 
     def __init__(self, url: str, on_connect: Callable[[Any, Any], None], threads: int = THREADS) -> None:
-        self.engine: Engine = create_engine(url, pool_size=threads, max_overflow=0)
+        # One connection per thread, one more for the reads made on the event loop's thread.
+        self.engine: Engine = create_engine(
+            url, pool_size=threads + 1, max_overflow=0, connect_args={"check_same_thread": False}
+        )
         event.listen(self.engine, "connect", on_connect)
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="sqlite-read")
 

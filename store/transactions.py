@@ -11,6 +11,8 @@ from opentelemetry import trace
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from store.sqlite_writes import SqliteWriter
+
 _tracer = trace.get_tracer("gateway.store")
 
 
@@ -18,6 +20,7 @@ class Transactions:
     """Mixed into `SqlStore` (through the outbox, leases and event log)."""
 
     engine: AsyncEngine
+    writer: SqliteWriter | None = None  # SQLite files: statements on the loop's thread (store/sqlite_writes.py)
     _sqlite_lock: asyncio.Lock | None = None
 
     @contextlib.asynccontextmanager
@@ -34,5 +37,10 @@ class Transactions:
                 return
             if self._sqlite_lock is None:
                 self._sqlite_lock = asyncio.Lock()
-            async with self._sqlite_lock, self.engine.begin() as conn:
-                yield conn
+            async with self._sqlite_lock:
+                if self.writer is not None:
+                    with self.writer.transaction() as inline:
+                        yield inline  # type: ignore[misc]  # what the bodies use of AsyncConnection
+                    return
+                async with self.engine.begin() as conn:
+                    yield conn
