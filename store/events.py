@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from providers.errors import InvalidInputError
@@ -27,6 +27,11 @@ from store.transactions import Transactions
 log = logging.getLogger("gateway.events")
 NOTIFY_CHANNEL = "assessment_order_events"
 _APPEND_LOCK = 7305182341  # pg_advisory_xact_lock key of event appends
+# Built once, run with a list of rows: SQLAlchemy sends them as one INSERT ... VALUES (...), (...)
+# RETURNING on both databases ("insertmanyvalues").
+_APPEND = insert(order_events).returning(order_events.c.seq)
+_LOCK_LOG = text(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})")
+_NOTIFY = select(func.pg_notify(NOTIFY_CHANNEL, bindparam("b_payload")))
 
 
 class EventLogStore(Transactions):
@@ -55,8 +60,7 @@ class EventLogStore(Transactions):
         if not events:
             return []
         await _lock_log(conn)
-        rows = (await conn.execute(insert(order_events).values([_event_row(e) for e in events]).returning(
-            order_events.c.seq))).all()  # fmt: skip
+        rows = (await conn.execute(_APPEND, [_event_row(e) for e in events])).all()  # one multi-row INSERT
         seqs = sorted(int(row.seq) for row in rows)  # RETURNING's row order is not promised
         await _notify(conn, seqs[-1])
         return [event.model_copy(update={"seq": seq}) for event, seq in zip(events, seqs, strict=True)]
@@ -93,12 +97,12 @@ class EventLogStore(Transactions):
 async def _lock_log(conn: AsyncConnection) -> None:
     """PostgreSQL: appends are serialised (SQLite: the single writer already serialises them)."""
     if conn.dialect.name == "postgresql":
-        await conn.execute(text(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})"))
+        await conn.execute(_LOCK_LOG)
 
 
 async def _notify(conn: AsyncConnection, seq: int) -> None:
     if conn.dialect.name == "postgresql":
-        await conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, json.dumps({"seq": seq}))))
+        await conn.execute(_NOTIFY, {"b_payload": json.dumps({"seq": seq})})
 
 
 def _event_row(event: OrderEvent) -> dict[str, object]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Select, Update, and_, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -46,6 +46,105 @@ def delivery_row(delivery: Delivery) -> dict[str, Any]:
     }
 
 
+# ----------------------------------------------------------------------- statements, built once
+# (`Transactions._built`): parameters are named b_* (a bind named like a column is reserved for SET).
+
+
+def _for_update(dialect: str, stmt: Any, *, skip_locked: bool = False, of: Any = results) -> Any:
+    return stmt.with_for_update(skip_locked=skip_locked, of=of) if dialect == "postgresql" else stmt
+
+
+def _insert_into(dialect: str) -> Any:
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
+def result_by_seq(_dialect: str) -> Update:
+    """SET the columns named by the parameters' keys on result `b_seq`."""
+    return update(results).where(results.c.seq == bindparam("b_seq"))
+
+
+def _newer_stmt(_dialect: str) -> Select[Any]:
+    mine = select(results.c.order_id, results.c.seq).where(results.c.id == bindparam("b_result_id")).subquery()
+    return select(results.c.seq).where(results.c.order_id == mine.c.order_id, results.c.seq > mine.c.seq).limit(1)
+
+
+def _active_result_stmt(dialect: str) -> Select[Any]:
+    stmt = select(results.c.seq, results.c.delivery).where(
+        results.c.id == bindparam("b_result_id"), results.c.delivery_state.in_(ACTIVE)
+    )
+    return _for_update(dialect, stmt)
+
+
+def _waiting_stmt(dialect: str, *, skip_locked: bool) -> Select[Any]:
+    stmt = select(results.c.seq, results.c.delivery).where(
+        results.c.order_id == bindparam("b_oid"), results.c.id != bindparam("b_newest_id"),
+        results.c.delivery_state.in_(ACTIVE),
+        or_(results.c.claim_until.is_(None), results.c.claim_until <= bindparam("b_now")),
+    )  # fmt: skip
+    return _for_update(dialect, stmt, skip_locked=skip_locked)
+
+
+def _waiting_skip_locked(dialect: str) -> Select[Any]:
+    return _waiting_stmt(dialect, skip_locked=True)
+
+
+def _waiting_locked(dialect: str) -> Select[Any]:
+    return _waiting_stmt(dialect, skip_locked=False)
+
+
+def _abandoned_stmt(dialect: str) -> Select[Any]:
+    stmt = select(delivery_leases).where(
+        delivery_leases.c.order_id == bindparam("b_oid"), delivery_leases.c.lease_until <= bindparam("b_now"),
+        delivery_leases.c.sending == 1,
+    )  # fmt: skip
+    return _for_update(dialect, stmt, of=delivery_leases)
+
+
+def _lease_upsert(dialect: str) -> Any:
+    stmt = _insert_into(dialect)(delivery_leases).values(
+        order_id=bindparam("b_oid"), result_id=bindparam("b_result_id"), holder=bindparam("b_holder"),
+        lease_until=bindparam("b_until", type_=delivery_leases.c.lease_until.type), token=1, sending=0,
+    )  # fmt: skip
+    return stmt.on_conflict_do_update(
+        index_elements=[delivery_leases.c.order_id],
+        set_={
+            "result_id": stmt.excluded.result_id, "holder": stmt.excluded.holder,
+            "lease_until": stmt.excluded.lease_until, "token": delivery_leases.c.token + 1, "sending": 0,
+        },
+        where=and_(delivery_leases.c.lease_until <= bindparam("b_now"), delivery_leases.c.sending == 0),
+    ).returning(delivery_leases.c.token)  # fmt: skip
+
+
+def _claimed_stmt(_dialect: str) -> Update:
+    return update(results).where(results.c.id == bindparam("b_result_id")).values(
+        claimed_by=bindparam("b_holder"), claim_until=bindparam("b_until", type_=results.c.claim_until.type)
+    )
+
+
+def result_row_stmt(dialect: str) -> Select[Any]:
+    return _for_update(dialect, select(results.c.seq, results.c.delivery).where(results.c.id == bindparam("b_result_id")))
+
+
+def _lease_row_stmt(dialect: str) -> Select[Any]:
+    stmt = select(delivery_leases.c.holder, delivery_leases.c.token).where(delivery_leases.c.order_id == bindparam("b_oid"))
+    return _for_update(dialect, stmt, of=delivery_leases)
+
+
+def _mine() -> tuple[Any, ...]:
+    return (delivery_leases.c.order_id == bindparam("b_oid"), delivery_leases.c.holder == bindparam("b_holder"),
+            delivery_leases.c.token == bindparam("b_token"))  # fmt: skip
+
+
+def _mark_sending_stmt(_dialect: str) -> Update:
+    until = bindparam("b_until", type_=delivery_leases.c.lease_until.type)
+    return update(delivery_leases).where(*_mine()).values(sending=1, lease_until=until)
+
+
+def release_held_stmt(_dialect: str) -> Update:
+    until = bindparam("b_until", type_=delivery_leases.c.lease_until.type)
+    return update(delivery_leases).where(*_mine()).values(holder=NOBODY, sending=0, lease_until=until)
+
+
 class _LeaseLost(Exception):
     """Rolls back a renewal of a lease that is no longer ours."""
 
@@ -66,25 +165,11 @@ class LeaseStore(Transactions):
         if await self._newer_exists(conn, result_id):  # only the newest result of an order is ever sent
             await self._supersede_result(conn, result_id, claim.now)
             return None
-        insert_into = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        stmt = insert_into(delivery_leases).values(
-            order_id=oid, result_id=result_id, holder=claim.holder, lease_until=claim.lease_until, token=1, sending=0
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[delivery_leases.c.order_id],
-            set_={
-                "result_id": stmt.excluded.result_id, "holder": stmt.excluded.holder,
-                "lease_until": stmt.excluded.lease_until, "token": delivery_leases.c.token + 1, "sending": 0,
-            },
-            where=and_(delivery_leases.c.lease_until <= claim.now, delivery_leases.c.sending == 0),
-        ).returning(delivery_leases.c.token)  # fmt: skip
-        row = (await conn.execute(stmt)).first()
+        lease = {"b_oid": oid, "b_result_id": result_id, "b_holder": claim.holder, "b_until": claim.lease_until}
+        row = (await conn.execute(self._built(_lease_upsert), {**lease, "b_now": claim.now})).first()
         if row is None:
             return None
-        await conn.execute(
-            update(results).where(results.c.id == result_id)
-            .values(claimed_by=claim.holder, claim_until=claim.lease_until)
-        )  # fmt: skip
+        await conn.execute(self._built(_claimed_stmt), lease)
         # The order is ours now: whatever older result is still waiting is replaced by this one (rows
         # another transaction holds are skipped, never waited for: begin_send checks again).
         await self._supersede(conn, oid, result_id, claim.now, skip_locked=True)
@@ -92,23 +177,16 @@ class LeaseStore(Transactions):
 
     async def _newer_exists(self, conn: AsyncConnection, result_id: str) -> bool:
         """A result recorded after this one for the same order ("newest" is the insertion order, seq)."""
-        mine = select(results.c.order_id, results.c.seq).where(results.c.id == result_id).subquery()
-        newer = select(results.c.seq).where(results.c.order_id == mine.c.order_id, results.c.seq > mine.c.seq)
-        return (await conn.execute(newer.limit(1))).first() is not None
+        return (await conn.execute(self._built(_newer_stmt), {"b_result_id": result_id})).first() is not None
 
     async def _supersede_result(self, conn: AsyncConnection, result_id: str, now: datetime) -> Delivery | None:
         """Mark one waiting result SUPERSEDED (a newer one replaces it) and unclaim it; its delivery."""
-        stmt = select(results.c.seq, results.c.delivery).where(
-            results.c.id == result_id, results.c.delivery_state.in_(ACTIVE)
-        )
-        row = (await conn.execute(self._for_update(stmt))).first()
+        row = (await conn.execute(self._built(_active_result_stmt), {"b_result_id": result_id})).first()
         if row is None:
             return None
         gone = superseded(Delivery.model_validate_json(row.delivery), now)
-        await conn.execute(
-            update(results).where(results.c.seq == row.seq)
-            .values(**delivery_row(gone), claimed_by=None, claim_until=None)
-        )  # fmt: skip
+        values = {"b_seq": row.seq, **delivery_row(gone), "claimed_by": None, "claim_until": None}
+        await conn.execute(self._built(result_by_seq), values)
         return gone
 
     async def _supersede(
@@ -116,22 +194,15 @@ class LeaseStore(Transactions):
     ) -> None:
         """Other results of the order that are still waiting (not claimed) are not sent: the newest
         replaces them."""
-        stmt = select(results.c.seq, results.c.delivery).where(
-            results.c.order_id == oid, results.c.id != newest_id, results.c.delivery_state.in_(ACTIVE),
-            or_(results.c.claim_until.is_(None), results.c.claim_until <= now),
-        )  # fmt: skip
-        for row in (await conn.execute(self._for_update(stmt, skip_locked=skip_locked))).all():
+        stmt = self._built(_waiting_skip_locked if skip_locked else _waiting_locked)
+        for row in (await conn.execute(stmt, {"b_oid": oid, "b_newest_id": newest_id, "b_now": now})).all():
             gone = superseded(Delivery.model_validate_json(row.delivery), now)
-            await conn.execute(update(results).where(results.c.seq == row.seq).values(**delivery_row(gone)))
+            await conn.execute(self._built(result_by_seq), {"b_seq": row.seq, **delivery_row(gone)})
 
     async def _quarantine_abandoned(self, conn: AsyncConnection, oid: str, claim: DeliveryClaim) -> bool:
         """A lease that expired while its request was out (crash, stall): the outcome is unknown, so
         the order is fenced for the quarantine and its result is UNCONFIRMED. True when so."""
-        stmt = select(delivery_leases).where(
-            delivery_leases.c.order_id == oid, delivery_leases.c.lease_until <= claim.now,
-            delivery_leases.c.sending == 1,
-        )  # fmt: skip
-        row = (await conn.execute(self._for_update(stmt, of=delivery_leases))).first()
+        row = (await conn.execute(self._built(_abandoned_stmt), {"b_oid": oid, "b_now": claim.now})).first()
         if row is None:
             return False
         until = claim.now + timedelta(seconds=claim.quarantine_seconds)
@@ -179,24 +250,21 @@ class LeaseStore(Transactions):
         (that delivery is returned, sends not counted) and the lease is free for the newer one."""
         oid = ref.encode()
         async with self._tx() as conn:  # lock order everywhere: the result row, then the lease row
-            stmt = select(results.c.seq, results.c.delivery).where(results.c.id == result_id)
-            row = (await conn.execute(self._for_update(stmt))).one()
+            row = (await conn.execute(self._built(result_row_stmt), {"b_result_id": result_id})).one()
             if not await self._holds(conn, oid, holder, token):
                 return None
             if await self._newer_exists(conn, result_id):
                 gone = await self._supersede_result(conn, result_id, now or datetime.now(UTC))
                 await self._release_lease(conn, oid, holder, token, None)
                 return gone or Delivery.model_validate_json(row.delivery)
-            mine = (delivery_leases.c.order_id == oid, delivery_leases.c.holder == holder,
-                    delivery_leases.c.token == token)  # fmt: skip
-            taken = await conn.execute(update(delivery_leases).where(*mine).values(sending=1, lease_until=lease_until))
+            mine = {"b_oid": oid, "b_holder": holder, "b_token": token, "b_until": lease_until}
+            taken = await conn.execute(self._built(_mark_sending_stmt), mine)
             if taken.rowcount != 1:
                 return None
             old = Delivery.model_validate_json(row.delivery)
             counted = old.model_copy(update={"sends": old.sends + 1})
-            await conn.execute(
-                update(results).where(results.c.seq == row.seq).values(**delivery_row(counted), claim_until=lease_until)
-            )
+            values = {"b_seq": row.seq, **delivery_row(counted), "claim_until": lease_until}
+            await conn.execute(self._built(result_by_seq), values)
         return counted
 
     async def renew_lease(self, ref: OrderRef, holder: str, token: int, lease_until: datetime) -> bool:
@@ -223,8 +291,7 @@ class LeaseStore(Transactions):
     async def _holds(self, conn: AsyncConnection, oid: str, holder: str, token: int | None) -> bool:
         if token is None:
             return True
-        stmt = select(delivery_leases.c.holder, delivery_leases.c.token).where(delivery_leases.c.order_id == oid)
-        row = (await conn.execute(self._for_update(stmt, of=delivery_leases))).first()
+        row = (await conn.execute(self._built(_lease_row_stmt), {"b_oid": oid})).first()
         return row is not None and row.holder == holder and row.token == token
 
     async def _release_lease(

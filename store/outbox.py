@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Executable, Row, and_, case, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, case, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,7 +26,15 @@ from providers.models import AssessmentOrder, AssessmentResult, Delivery, Delive
 from store.cursors import decode_cursor, encode_cursor
 from store.decode import read_result
 from store.interface import DeliveryClaim, DeliveryPage, DeliveryRecord, IdempotencyKeyTaken, OrderEvent
-from store.leases import ACTIVE, FREE, NOBODY, LeaseStore, delivery_row
+from store.leases import (
+    ACTIVE,
+    FREE,
+    LeaseStore,
+    delivery_row,
+    release_held_stmt,
+    result_row_stmt,
+    superseded,
+)
 from store.tables import delivery_leases, orders, results
 
 _CURSOR_KEY = "delivery"
@@ -42,6 +50,44 @@ _RECORD_COLUMNS = (
     results.c.request_body, results.c.claimed_by, results.c.claim_until,
 )  # fmt: skip
 
+# Statements of the hot paths, built once and run with parameters (see `Transactions._built`).
+_INSERT_RESULT = insert(results)
+_later = results.alias("later")
+_HAS_NEWER = exists().where(_later.c.order_id == results.c.order_id, _later.c.seq > results.c.seq)
+_BY_ID = select(*_RECORD_COLUMNS, _HAS_NEWER.label("newer")).where(results.c.id == bindparam("b_result_id"))
+_BY_KEY = select(*_RECORD_COLUMNS, _HAS_NEWER.label("newer")).where(
+    results.c.order_id == bindparam("b_oid"), results.c.idempotency_key == bindparam("b_key")
+)
+_CLAIMED_RECORDS = select(*_RECORD_COLUMNS).where(results.c.id.in_(bindparam("b_ids", expanding=True)))
+
+
+def _due_stmt(dialect: str) -> Any:
+    """The deliverer's pass: due results of open connections, oldest first, with whether each is its
+    order's newest; orders fenced by a lease are skipped."""
+    now = bindparam("b_now", type_=results.c.claim_until.type)
+    fenced = exists().where(delivery_leases.c.order_id == results.c.order_id, delivery_leases.c.lease_until > now)
+    stmt = (
+        select(results.c.seq, results.c.id, results.c.order_id, results.c.connection_id, (~_HAS_NEWER).label("newest"))
+        .where(
+            results.c.delivery_state.in_(ACTIVE), results.c.delivery_next_attempt_at <= now,
+            or_(results.c.claim_until.is_(None), results.c.claim_until <= now),
+            results.c.connection_id.in_(bindparam("b_connections", expanding=True)), ~fenced,
+        )
+        .order_by(results.c.delivery_next_attempt_at, results.c.seq)
+        .limit(bindparam("b_limit"))
+    )  # fmt: skip
+    return stmt.with_for_update(skip_locked=True, of=results) if dialect == "postgresql" else stmt
+
+
+def _finish_stmt(_dialect: str) -> Any:
+    """Store an outcome on the result (SET also the columns the parameters name); the claim is
+    dropped only when it is `b_holder`'s."""
+    mine = results.c.claimed_by == bindparam("b_holder")
+    return update(results).where(results.c.id == bindparam("b_result_id"), results.c.order_id == bindparam("b_oid")).values(
+        claimed_by=case((mine, None), else_=results.c.claimed_by),
+        claim_until=case((mine, None), else_=results.c.claim_until),
+    )  # fmt: skip
+
 
 class _Stale(Exception):
     """Rolls back the outcome of an attempt whose lease was lost."""
@@ -50,7 +96,7 @@ class _Stale(Exception):
 class OutboxStore(LeaseStore):
     """Mixed into `SqlStore`."""
 
-    def _upsert(self, order: AssessmentOrder) -> Executable:
+    async def _upsert_in(self, conn: AsyncConnection, order: AssessmentOrder, *, newer_only: bool = False) -> None:
         raise NotImplementedError
 
     # store/events.py: append live events within a write transaction
@@ -77,7 +123,7 @@ class OutboxStore(LeaseStore):
         }  # fmt: skip
         try:
             async with self._tx() as conn:
-                await conn.execute(insert(results).values(**values))
+                await conn.execute(_INSERT_RESULT, values)
                 await self._supersede(conn, oid, result.id, result.submitted_at)
                 token = None if claim is None else await self._lease(conn, oid, result.id, claim)
                 if conn.dialect.name == "sqlite":  # one writer: the events cost no wait inside it
@@ -168,20 +214,9 @@ class OutboxStore(LeaseStore):
         if not open_connections or limit <= 0:
             return []
         left, taken, orders_seen = dict(slots), {}, set()
-        fenced = exists().where(delivery_leases.c.order_id == results.c.order_id, delivery_leases.c.lease_until > claim.now)
-        later = results.alias("later")
-        newest = ~exists().where(later.c.order_id == results.c.order_id, later.c.seq > results.c.seq)
+        params = {"b_now": claim.now, "b_connections": open_connections, "b_limit": limit * 2}
         async with self._tx() as conn:
-            stmt = (
-                select(results.c.seq, results.c.id, results.c.order_id, results.c.connection_id, newest.label("newest"))
-                .where(
-                    results.c.delivery_state.in_(ACTIVE), results.c.delivery_next_attempt_at <= claim.now,
-                    _unclaimed(claim.now), results.c.connection_id.in_(open_connections), ~fenced,
-                )
-                .order_by(results.c.delivery_next_attempt_at, results.c.seq)
-                .limit(limit * 2)
-            )  # fmt: skip
-            for row in (await conn.execute(self._for_update(stmt, skip_locked=True))).all():
+            for row in (await conn.execute(self._built(_due_stmt), params)).all():
                 if not row.newest:  # only the newest result of an order is ever sent
                     await self._supersede_result(conn, row.id, claim.now)
                     continue
@@ -195,7 +230,7 @@ class OutboxStore(LeaseStore):
         if not taken:
             return []
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(*_RECORD_COLUMNS).where(results.c.id.in_(list(taken))))).all()
+            rows = (await conn.execute(_CLAIMED_RECORDS, {"b_ids": list(taken)})).all()
         records = {}
         for row in rows:
             try:
@@ -250,22 +285,16 @@ class OutboxStore(LeaseStore):
         # one writer and no row locks: nothing to take first there).
         async with self._tx() as conn:
             if conn.dialect.name == "postgresql":
-                await conn.execute(self._for_update(select(results.c.seq).where(results.c.id == result_id)))
+                await conn.execute(self._built(result_row_stmt), {"b_result_id": result_id})
             if order is not None:
-                await conn.execute(self._upsert(order))
+                await self._upsert_in(conn, order)
             if not await self._release_held(conn, oid, holder, token, quarantine_until):
                 raise _Stale
             if delivery.state in (DeliveryState.RETRYING, DeliveryState.UNCONFIRMED):
-                seq = select(results.c.seq).where(results.c.id == result_id).scalar_subquery()
-                later = select(exists().where(results.c.order_id == oid, results.c.seq > seq))
-                if (await conn.execute(later)).scalar():
-                    delivery = delivery.model_copy(update={"state": DeliveryState.SUPERSEDED, "next_attempt_at": None})
-            mine = results.c.claimed_by == holder  # the claim is dropped only when it is ours
-            done = await conn.execute(
-                update(results).where(results.c.id == result_id, results.c.order_id == oid)
-                .values(**delivery_row(delivery), claimed_by=case((mine, None), else_=results.c.claimed_by),
-                        claim_until=case((mine, None), else_=results.c.claim_until))
-            )  # fmt: skip
+                if await self._newer_exists(conn, result_id):  # a newer result replaces this one
+                    delivery = superseded(delivery, delivery.updated_at)
+            params = {"b_result_id": result_id, "b_oid": oid, "b_holder": holder, **delivery_row(delivery)}
+            done = await conn.execute(self._built(_finish_stmt), params)
             if done.rowcount != 1:
                 raise LookupError(f"No result {result_id!r} for order {ref!r}.")
             await self._append_in(conn, events)
@@ -279,9 +308,8 @@ class OutboxStore(LeaseStore):
         if token is None:
             await self._release_lease(conn, oid, holder, token, quarantine_until)
             return True
-        mine = (delivery_leases.c.order_id == oid, delivery_leases.c.holder == holder, delivery_leases.c.token == token)
-        values = {"holder": NOBODY, "sending": 0, "lease_until": quarantine_until or FREE}
-        return bool((await conn.execute(update(delivery_leases).where(*mine).values(**values))).rowcount == 1)
+        mine = {"b_oid": oid, "b_holder": holder, "b_token": token, "b_until": quarantine_until or FREE}
+        return bool((await conn.execute(self._built(release_held_stmt), mine)).rowcount == 1)
 
     async def set_delivery(
         self, result_id: str, delivery: Delivery, from_states: Sequence[DeliveryState], now: datetime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
@@ -145,25 +146,16 @@ class SqlStore(OutboxStore, EventLogStore):
 
     async def upsert_order(self, order: AssessmentOrder) -> None:
         async with self._tx() as conn:
-            await conn.execute(self._upsert(order))
+            await self._upsert_in(conn, order)
 
-    def _upsert(self, order: AssessmentOrder, *, newer_only: bool = False) -> Executable:
+    async def _upsert_in(self, conn: AsyncConnection, order: AssessmentOrder, *, newer_only: bool = False) -> None:
         """Insert, or replace by id; a missing created_at keeps the stored (insertion) time.
         `newer_only`: an order older than the stored one changes nothing (by `updated_at`; an order
         without one never changes the stored status)."""
-        insert_into = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        values = order_row(order, datetime.now(UTC))
-        stmt = insert_into(orders).values(**values)
-        changes: dict[str, Any] = {name: stmt.excluded[name] for name in values if name != "id"}
-        if order.created_at is None:
-            changes["created_at"] = orders.c.created_at
-        if order.updated_at is None:
-            changes["updated_at"] = changes["created_at"]
-        where = None
-        if newer_only:
-            newer = orders.c.updated_at <= stmt.excluded.updated_at
-            where = newer if order.updated_at else orders.c.status == stmt.excluded.status
-        return stmt.on_conflict_do_update(index_elements=[orders.c.id], set_=changes, where=where)
+        stmt = _upsert_stmt(
+            self.engine.dialect.name, order.created_at is None, order.updated_at is None, newer_only
+        )
+        await conn.execute(stmt, order_row(order, datetime.now(UTC)))
 
     async def get_orders(self, refs: Sequence[OrderRef]) -> dict[OrderRef, Stored[AssessmentOrder]]:
         wanted = {ref.encode(): ref for ref in refs}
@@ -269,7 +261,7 @@ class SqlStore(OutboxStore, EventLogStore):
             if done.rowcount != 1:
                 raise LookupError(f"No result {result_id!r} for order {ref!r}.")
             if order is not None:
-                await conn.execute(self._upsert(order))
+                await self._upsert_in(conn, order)
 
     async def latest_results(self, refs: Sequence[OrderRef]) -> dict[OrderRef, Stored[AssessmentResult]]:
         wanted = {ref.encode(): ref for ref in refs}
@@ -322,7 +314,7 @@ class SqlStore(OutboxStore, EventLogStore):
             for write in writes:
                 fresh.append(await self._insert_event(conn, write.event))
                 for order in write.orders if fresh[-1] else ():  # an older event never overwrites the stored one
-                    await conn.execute(self._upsert(order, newer_only=True))
+                    await self._upsert_in(conn, order, newer_only=True)
             await self._append_in(conn, [e for write, new in zip(writes, fresh, strict=True) if new for e in write.announce])
         return fresh
 
@@ -333,11 +325,7 @@ class SqlStore(OutboxStore, EventLogStore):
             "event_type": event.event_type, "order_ids": json.dumps(list(event.order_ids)),
             "received_at": event.received_at, "payload": json.dumps(event.payload),
         }  # fmt: skip
-        insert_into = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        stmt = insert_into(webhook_events).values(**values).on_conflict_do_nothing(
-            index_elements=[webhook_events.c.connection_id, webhook_events.c.event_key]
-        ).returning(webhook_events.c.seq)  # fmt: skip
-        return (await conn.execute(stmt)).first() is not None
+        return (await conn.execute(_event_insert(self.engine.dialect.name), values)).first() is not None
 
     async def list_events(self, connection_id: str) -> list[WebhookEvent]:
         c = webhook_events.c
@@ -417,6 +405,32 @@ class SqlStore(OutboxStore, EventLogStore):
             return await self.reader.fetch(stmt)
         async with self.engine.connect() as conn:
             return list((await conn.execute(stmt)).all())
+
+
+@functools.cache
+def _event_insert(dialect: str) -> Executable:
+    insert_into = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert_into(webhook_events).on_conflict_do_nothing(
+        index_elements=[webhook_events.c.connection_id, webhook_events.c.event_key]
+    ).returning(webhook_events.c.seq)  # fmt: skip
+
+
+@functools.cache
+def _upsert_stmt(dialect: str, created_missing: bool, updated_missing: bool, newer_only: bool) -> Executable:
+    """The order upsert for one shape of order, built once (executed with `order_row`'s values)."""
+    insert_into = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert_into(orders)
+    names = [column.name for column in orders.columns if column.name != "id"]
+    changes: dict[str, Any] = {name: stmt.excluded[name] for name in names}
+    if created_missing:
+        changes["created_at"] = orders.c.created_at
+    if updated_missing:
+        changes["updated_at"] = changes["created_at"]
+    where = None
+    if newer_only:
+        newer = orders.c.updated_at <= stmt.excluded.updated_at
+        where = orders.c.status == stmt.excluded.status if updated_missing else newer
+    return stmt.on_conflict_do_update(index_elements=[orders.c.id], set_=changes, where=where)
 
 
 def _check_size(name: str, value: int | None) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from opentelemetry import trace
 from sqlalchemy import text
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from store.sqlite_writes import SqliteWriter
 
 _tracer = trace.get_tracer("gateway.store")
+S = TypeVar("S")
 
 
 class Transactions:
@@ -22,6 +24,19 @@ class Transactions:
     engine: AsyncEngine
     writer: SqliteWriter | None = None  # SQLite files: statements on the loop's thread (store/sqlite_writes.py)
     _sqlite_lock: asyncio.Lock | None = None
+
+    _statements: dict[Callable[[str], Any], Any]
+
+    def _built(self, build: Callable[[str], S]) -> S:
+        """The statement `build(dialect name)` makes, built once per store and then run with parameters.
+        A hot path's statement built on every call cost several times its execution: construction,
+        column collections of subqueries, a cache key over every literal (about 280 us against 33 us
+        for a prebuilt one on SQLite)."""
+        built = self.__dict__.setdefault("_statements", {})
+        stmt = built.get(build)
+        if stmt is None:
+            stmt = built[build] = build(self.engine.dialect.name)
+        return stmt  # type: ignore[no-any-return]
 
     @contextlib.asynccontextmanager
     async def _tx(self, advisory_lock: int | None = None) -> AsyncIterator[AsyncConnection]:
