@@ -116,6 +116,9 @@ class Subscriber:
         self._end(_CLOSED)
 
 
+_PUMP_BATCH = 500
+
+
 class EventHub:
     """Fans the event log out to this instance's subscribers."""
 
@@ -164,13 +167,19 @@ class EventHub:
         """Hand every event appended since the last read to the subscribers; how many."""
         handed = 0
         while True:
-            events = await self.store.order_events_after(self.last_seq, None, limit=500)
-            if not events:
-                return handed
+            if not self.subscribers:  # nobody to hand them to: only move past them
+                newest = await self.store.last_order_event_seq()
+                if not self.subscribers:  # (one that registered during the read is handed them below)
+                    self.last_seq = max(self.last_seq, newest)
+                    return handed
+            events = await self.store.order_events_after(self.last_seq, None, limit=_PUMP_BATCH)
             for event in events:
                 for subscriber in list(self.subscribers):
                     subscriber.offer(event)
-            self.last_seq, handed = events[-1].seq, handed + len(events)
+            if events:
+                self.last_seq, handed = events[-1].seq, handed + len(events)
+            if len(events) < _PUMP_BATCH:  # read to the end
+                return handed
 
     async def _prune(self) -> None:
         now = self.clock()

@@ -74,12 +74,12 @@ class EventLogStore(Transactions):
             stmt = stmt.where(c.seq <= until)
         if connection_ids is not None:
             stmt = stmt.where(c.connection_id.in_(list(connection_ids)))
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(stmt)).all()
         return [OrderEvent.model_validate(row._asdict()) for row in rows]
 
     async def last_order_event_seq(self) -> int:
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             return int((await conn.execute(select(func.coalesce(func.max(order_events.c.seq), 0)))).scalar_one())
 
     async def prune_order_events(self, before: datetime) -> int:
@@ -88,7 +88,7 @@ class EventLogStore(Transactions):
 
     async def event_cursor_key(self) -> bytes:
         if self._cursor_key is None:
-            async with self.engine.connect() as conn:
+            async with self._read() as conn:
                 hexed = (await conn.execute(select(event_log_keys.c.cursor_key).limit(1))).scalar_one()
             self._cursor_key = bytes.fromhex(hexed)
         return self._cursor_key

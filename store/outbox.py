@@ -143,7 +143,7 @@ class OutboxStore(LeaseStore):
         return token
 
     async def _order_exists(self, oid: str) -> bool:
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             return (await conn.execute(select(orders.c.id).where(orders.c.id == oid))).first() is not None
 
     # ----------------------------------------------------------------------- read
@@ -157,7 +157,7 @@ class OutboxStore(LeaseStore):
 
     async def _one_record(self, stmt: Any, now: datetime | None) -> DeliveryRecord | None:
         newer = select(results.c.seq).where(results.c.order_id == stmt.selected_columns.order_id)
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(stmt)).first()
             if row is None:
                 return None
@@ -184,7 +184,7 @@ class OutboxStore(LeaseStore):
         bound = [_after(after)] if after is not None else []
         order = (results.c.created_at, results.c.id)
         page = select(*_RECORD_COLUMNS, results.c.created_at).where(*where, *bound).order_by(*order).limit(first + 1)
-        async with self.engine.connect() as conn:
+        async with self.engine.connect() as conn:  # a count over every match: not on the loop's thread
             rows = (await conn.execute(page)).all()
             total = int((await conn.execute(select(func.count()).select_from(results).where(*where))).scalar_one())
         records = [_record_or_error(row, now) for row in rows[:first]]
@@ -229,7 +229,7 @@ class OutboxStore(LeaseStore):
                     left[row.connection_id] -= 1
         if not taken:
             return []
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(_CLAIMED_RECORDS, {"b_ids": list(taken)})).all()
         records = {}
         for row in rows:
@@ -265,7 +265,7 @@ class OutboxStore(LeaseStore):
             return await self._finish(ref, result_id, delivery, order, holder, token, quarantine_until, events)
         except _Stale:  # a stale holder: its outcome is ignored (and its transaction rolled back)
             log.warning("delivery %s: the lease was lost during the attempt; its outcome is not stored", result_id)
-            async with self.engine.connect() as conn:
+            async with self._read() as conn:
                 stored = select(results.c.delivery).where(results.c.id == result_id)
                 return Delivery.model_validate_json((await conn.execute(stored)).scalar_one())
 

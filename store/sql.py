@@ -17,6 +17,7 @@ from sqlalchemy import (
     Executable,
     Row,
     and_,
+    bindparam,
     event,
     func,
     insert,
@@ -282,12 +283,8 @@ class SqlStore(OutboxStore, EventLogStore):
         self, ref: OrderRef
     ) -> tuple[Stored[AssessmentOrder] | None, Stored[AssessmentResult] | None]:
         oid = ref.encode()
-        each = results.alias("each_result")
-        newest = select(func.max(each.c.seq)).where(each.c.order_id == orders.c.id).correlate(orders).scalar_subquery()
-        joined = orders.outerjoin(results, and_(results.c.order_id == orders.c.id, results.c.seq == newest))
-        stmt = select(orders.c.data, results.c.id.label("result_id"), results.c.data.label("result_data"),
-                      results.c.delivery).select_from(joined).where(orders.c.id == oid)  # fmt: skip
-        rows = await self._fetch(stmt)
+        async with self._read() as conn:  # one indexed row: read where the caller is
+            rows = (await conn.execute(_ORDER_AND_LATEST, {"b_oid": oid})).all()
         if not rows:
             return None, None
         row = rows[0]
@@ -405,6 +402,17 @@ class SqlStore(OutboxStore, EventLogStore):
             return await self.reader.fetch(stmt)
         async with self.engine.connect() as conn:
             return list((await conn.execute(stmt)).all())
+
+
+def _order_and_latest() -> Executable:
+    each = results.alias("each_result")
+    newest = select(func.max(each.c.seq)).where(each.c.order_id == orders.c.id).correlate(orders).scalar_subquery()
+    joined = orders.outerjoin(results, and_(results.c.order_id == orders.c.id, results.c.seq == newest))
+    return select(orders.c.data, results.c.id.label("result_id"), results.c.data.label("result_data"),
+                  results.c.delivery).select_from(joined).where(orders.c.id == bindparam("b_oid"))  # fmt: skip
+
+
+_ORDER_AND_LATEST = _order_and_latest()
 
 
 @functools.cache

@@ -12,7 +12,8 @@ from opentelemetry import trace
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from store.sqlite_writes import SqliteWriter
+from store.sqlite_reads import SqliteReader
+from store.sqlite_writes import InlineConnection, SqliteWriter
 
 _tracer = trace.get_tracer("gateway.store")
 S = TypeVar("S")
@@ -22,6 +23,7 @@ class Transactions:
     """Mixed into `SqlStore` (through the outbox, leases and event log)."""
 
     engine: AsyncEngine
+    reader: SqliteReader | None = None  # SQLite files: reads off the async engine (store/sqlite_reads.py)
     writer: SqliteWriter | None = None  # SQLite files: statements on the loop's thread (store/sqlite_writes.py)
     _sqlite_lock: asyncio.Lock | None = None
 
@@ -37,6 +39,18 @@ class Transactions:
         if stmt is None:
             stmt = built[build] = build(self.engine.dialect.name)
         return stmt  # type: ignore[no-any-return]
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for a few short reads. On a SQLite file: a synchronous connection used on the
+        event loop's thread (an indexed read costs tens of microseconds, a hand-off to a driver thread
+        several times that); elsewhere one of the async engine's."""
+        if self.reader is not None:
+            with self.reader.engine.connect() as conn:
+                yield InlineConnection(conn)  # type: ignore[misc]  # what the read bodies use
+            return
+        async with self.engine.connect() as conn:
+            yield conn
 
     @contextlib.asynccontextmanager
     async def _tx(self, advisory_lock: int | None = None) -> AsyncIterator[AsyncConnection]:
