@@ -129,6 +129,7 @@ class EventHub:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pruned_at: datetime | None = None
+        self._behind = False  # events may have been appended past `last_seq` while nobody subscribed
 
     async def start(self) -> None:
         self.last_seq = await self.store.last_order_event_seq()
@@ -139,6 +140,13 @@ class EventHub:
     def appended(self) -> None:
         """This process appended to the log: read it now (other instances hear it through the bus)."""
         self.bus.appended()
+
+    async def catch_up(self) -> None:
+        """Move `last_seq` past what was appended while nobody subscribed (the pump did not read it),
+        so a subscriber registered next starts at the end of the log, not at older events."""
+        if self._behind:
+            self._behind = False  # (set again by a pump during the read: caught up next time)
+            self.last_seq = max(self.last_seq, await self.store.last_order_event_seq())
 
     def register(self, visible: frozenset[str], filter: EventFilter, after: int = 0,
                  signals: StreamSignals | None = None) -> Subscriber:  # fmt: skip
@@ -167,11 +175,9 @@ class EventHub:
         """Hand every event appended since the last read to the subscribers; how many."""
         handed = 0
         while True:
-            if not self.subscribers:  # nobody to hand them to: only move past them
-                newest = await self.store.last_order_event_seq()
-                if not self.subscribers:  # (one that registered during the read is handed them below)
-                    self.last_seq = max(self.last_seq, newest)
-                    return handed
+            if not self.subscribers:  # nobody to hand them to: not read now (`catch_up` moves past them)
+                self._behind = True
+                return handed
             events = await self.store.order_events_after(self.last_seq, None, limit=_PUMP_BATCH)
             for event in events:
                 for subscriber in list(self.subscribers):
@@ -274,7 +280,8 @@ async def subscribe(
         start, at = decode_event_cursor(key, after)
         if at < hub.clock() - hub.policy.retention:
             raise EventCursorExpiredError("The cursor is older than the event retention; list the orders again.")
-    subscriber = hub.register(visible, filter, start or 0, signals)
+    await hub.catch_up()
+    subscriber = hub.register(visible, filter, start or 0, signals)  # (no await between: nothing missed)
     live = signals.live.set if signals is not None else _nothing
     try:
         if start is None:

@@ -30,6 +30,7 @@ _APPEND_LOCK = 7305182341  # pg_advisory_xact_lock key of event appends
 # Built once, run with a list of rows: SQLAlchemy sends them as one INSERT ... VALUES (...), (...)
 # RETURNING on both databases ("insertmanyvalues").
 _APPEND = insert(order_events).returning(order_events.c.seq)
+_LAST_SEQ = select(func.coalesce(func.max(order_events.c.seq), 0))
 _LOCK_LOG = text(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})")
 _NOTIFY = select(func.pg_notify(NOTIFY_CHANNEL, bindparam("b_payload")))
 
@@ -80,7 +81,7 @@ class EventLogStore(Transactions):
 
     async def last_order_event_seq(self) -> int:
         async with self._read() as conn:
-            return int((await conn.execute(select(func.coalesce(func.max(order_events.c.seq), 0)))).scalar_one())
+            return int((await conn.execute(_LAST_SEQ)).scalar_one())
 
     async def prune_order_events(self, before: datetime) -> int:
         async with self._tx() as conn:

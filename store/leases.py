@@ -125,11 +125,6 @@ def result_row_stmt(dialect: str) -> Select[Any]:
     return _for_update(dialect, select(results.c.seq, results.c.delivery).where(results.c.id == bindparam("b_result_id")))
 
 
-def _lease_row_stmt(dialect: str) -> Select[Any]:
-    stmt = select(delivery_leases.c.holder, delivery_leases.c.token).where(delivery_leases.c.order_id == bindparam("b_oid"))
-    return _for_update(dialect, stmt, of=delivery_leases)
-
-
 def _mine() -> tuple[Any, ...]:
     return (delivery_leases.c.order_id == bindparam("b_oid"), delivery_leases.c.holder == bindparam("b_holder"),
             delivery_leases.c.token == bindparam("b_token"))  # fmt: skip
@@ -157,9 +152,12 @@ class LeaseStore(Transactions):
             return stmt.with_for_update(skip_locked=skip_locked, of=of)
         return stmt
 
-    async def _lease(self, conn: AsyncConnection, oid: str, result_id: str, claim: DeliveryClaim) -> int | None:
+    async def _lease(
+        self, conn: AsyncConnection, oid: str, result_id: str, claim: DeliveryClaim, *, superseded: bool = False
+    ) -> int | None:
         """Take the order's lease when it is free or expired with no request out, and mark the result
-        claimed: the new fencing token, or None."""
+        claimed: the new fencing token, or None. `superseded`: the caller has just superseded the
+        order's other waiting results in this transaction (not done twice)."""
         if await self._quarantine_abandoned(conn, oid, claim):
             return None
         if await self._newer_exists(conn, result_id):  # only the newest result of an order is ever sent
@@ -172,7 +170,8 @@ class LeaseStore(Transactions):
         await conn.execute(self._built(_claimed_stmt), lease)
         # The order is ours now: whatever older result is still waiting is replaced by this one (rows
         # another transaction holds are skipped, never waited for: begin_send checks again).
-        await self._supersede(conn, oid, result_id, claim.now, skip_locked=True)
+        if not superseded:
+            await self._supersede(conn, oid, result_id, claim.now, skip_locked=True)
         return int(row.token)
 
     async def _newer_exists(self, conn: AsyncConnection, result_id: str) -> bool:
@@ -251,16 +250,14 @@ class LeaseStore(Transactions):
         oid = ref.encode()
         async with self._tx() as conn:  # lock order everywhere: the result row, then the lease row
             row = (await conn.execute(self._built(result_row_stmt), {"b_result_id": result_id})).one()
-            if not await self._holds(conn, oid, holder, token):
+            mine = {"b_oid": oid, "b_holder": holder, "b_token": token, "b_until": lease_until}
+            taken = await conn.execute(self._built(_mark_sending_stmt), mine)  # the lease is still ours?
+            if taken.rowcount != 1:
                 return None
-            if await self._newer_exists(conn, result_id):
+            if await self._newer_exists(conn, result_id):  # nothing leaves: the lease is free for the newer one
                 gone = await self._supersede_result(conn, result_id, now or datetime.now(UTC))
                 await self._release_lease(conn, oid, holder, token, None)
                 return gone or Delivery.model_validate_json(row.delivery)
-            mine = {"b_oid": oid, "b_holder": holder, "b_token": token, "b_until": lease_until}
-            taken = await conn.execute(self._built(_mark_sending_stmt), mine)
-            if taken.rowcount != 1:
-                return None
             old = Delivery.model_validate_json(row.delivery)
             counted = old.model_copy(update={"sends": old.sends + 1})
             values = {"b_seq": row.seq, **delivery_row(counted), "claim_until": lease_until}
@@ -287,12 +284,6 @@ class LeaseStore(Transactions):
             renewed = await conn.execute(update(delivery_leases).where(*mine).values(lease_until=lease_until))
             if renewed.rowcount != 1:
                 raise _LeaseLost
-
-    async def _holds(self, conn: AsyncConnection, oid: str, holder: str, token: int | None) -> bool:
-        if token is None:
-            return True
-        row = (await conn.execute(self._built(_lease_row_stmt), {"b_oid": oid})).first()
-        return row is not None and row.holder == holder and row.token == token
 
     async def _release_lease(
         self, conn: AsyncConnection, oid: str, holder: str, token: int | None, quarantine_until: datetime | None

@@ -125,7 +125,7 @@ class OutboxStore(LeaseStore):
             async with self._tx() as conn:
                 await conn.execute(_INSERT_RESULT, values)
                 await self._supersede(conn, oid, result.id, result.submitted_at)
-                token = None if claim is None else await self._lease(conn, oid, result.id, claim)
+                token = None if claim is None else await self._lease(conn, oid, result.id, claim, superseded=True)
                 if conn.dialect.name == "sqlite":  # one writer: the events cost no wait inside it
                     await self._append_in(conn, events)
                     events = ()
@@ -303,8 +303,8 @@ class OutboxStore(LeaseStore):
     async def _release_held(
         self, conn: AsyncConnection, oid: str, holder: str, token: int | None, quarantine_until: datetime | None
     ) -> bool:
-        """Release the lease when `holder` still holds it with `token` (`_holds` then `_release_lease` in
-        one statement); False when it was lost. Without a token there is nothing to check (True)."""
+        """Release the lease when `holder` still holds it with `token` (checked and released in one
+        statement); False when it was lost. Without a token there is nothing to check (True)."""
         if token is None:
             await self._release_lease(conn, oid, holder, token, quarantine_until)
             return True
