@@ -17,7 +17,7 @@ import asyncio
 import collections
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import httpx
 
@@ -95,15 +95,18 @@ def summarize(name: str, collapsed: str, top: int) -> None:
 
 
 def _short(frame: str) -> str:
-    """`function (path/to/module.py:line)` as `module.function`, path shortened to its package."""
+    """`function (path/to/module.py:line)` as `module.function`, path shortened to its package.
+
+    Frames without a usable file (`<frozen runpy>`, `<string>`, an empty path) keep what they have."""
     function, _, where = frame.partition(" (")
-    path = where.split(":")[0]
-    parts = Path(path).with_suffix("").parts
-    for anchor in ("site-packages", "p11-perf", "python3.11"):
+    path = where.rpartition(":")[0] if ":" in where else where.rstrip(")")
+    parts = [p.removesuffix(".py") for p in PurePosixPath(path).parts if p not in ("", "/", ".")]
+    for anchor in ("site-packages", "python3.11", *ROOT.parts[-1:]):
         if anchor in parts:
             parts = parts[parts.index(anchor) + 1 :]
             break
-    return f"{'.'.join(parts[-2:])}.{function}"
+    module = ".".join(parts[-2:])
+    return f"{module}.{function}" if module else function
 
 
 def _idle(frame: str) -> bool:
