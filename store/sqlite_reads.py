@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -35,14 +35,14 @@ class SqliteReader:
         event.listen(self.engine, "connect", on_connect)
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="sqlite-read")
 
-    async def fetch(self, stmt: Executable) -> list[Row[Any]]:
+    async def fetch(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> list[Row[Any]]:
         # The caller's context goes along (log fields, the current trace span of a traced statement).
-        call = functools.partial(contextvars.copy_context().run, self._fetch, stmt)
+        call = functools.partial(contextvars.copy_context().run, self._fetch, stmt, params)
         return await asyncio.get_running_loop().run_in_executor(self._threads, call)
 
-    def _fetch(self, stmt: Executable) -> list[Row[Any]]:
+    def _fetch(self, stmt: Executable, params: Mapping[str, Any] | None) -> list[Row[Any]]:
         with self.engine.connect() as conn:
-            return list(conn.execute(stmt).all())
+            return list(conn.execute(stmt, params).all())
 
     def close(self) -> None:
         self._threads.shutdown(wait=True)
