@@ -69,6 +69,7 @@ _LISTS = (("providers", _c.provider), ("connection_ids", _c.connection_id), ("st
           ("package_ids", _c.package_id))  # fmt: skip
 _TIMES = (("created_after", _c.created_at, True), ("created_before", _c.created_at, False),
           ("updated_after", _c.updated_at, True), ("updated_before", _c.updated_at, False))  # fmt: skip
+SHORT_LIST = 16  # lists up to this long are one bind parameter per value (`_list_values`)
 NOTHING = "nothing"  # a text condition that can match no row (PostgreSQL text cannot hold NUL)
 LIKE_ESCAPE = "/"
 
@@ -80,8 +81,7 @@ def filter_parameters(f: OrderFilter) -> tuple[FilterShape, dict[str, Any]]:
     values: dict[str, Any] = {}
     for name, _column in _LISTS:
         if getattr(f, name):
-            shape.append(name)
-            values[name] = _texts(getattr(f, name))
+            shape.append(_list_values(name, _texts(getattr(f, name)), values))
     for name, _column, _since in _TIMES:
         if getattr(f, name) is not None:
             shape.append(name)
@@ -95,19 +95,33 @@ def filter_parameters(f: OrderFilter) -> tuple[FilterShape, dict[str, Any]]:
             if "\x00" not in needle:
                 values[name] = like_escaped(needle)
     if f.refs is not None:
-        shape.append("refs")
-        values["refs"] = [ref.encode() for ref in f.refs]
+        shape.append(_list_values("refs", [ref.encode() for ref in f.refs], values))
     return tuple(shape), values
+
+
+def _list_values(name: str, items: list[str], values: dict[str, Any]) -> str:
+    """A short list is one parameter per value (`name:N`, parameters `name_0`...): SQLAlchemy renders
+    an expanding parameter again on every execution. A longer one is one expanding parameter (`name`)."""
+    if len(items) > SHORT_LIST:
+        values[name] = items
+        return name
+    values.update((f"{name}_{i}", item) for i, item in enumerate(items))
+    return f"{name}:{len(items)}"
 
 
 def filter_conditions(shape: FilterShape) -> list[ColumnElement[bool]]:
     """The conditions of a filter shape, on bind parameters named as `filter_parameters` names them."""
-    columns = {name: column for name, column in _LISTS}
+    columns = {**dict(_LISTS), "refs": _c.id}
     times = {name: (column, since) for name, column, since in _TIMES}
     conditions: list[ColumnElement[bool]] = []
-    for name in shape:
+    for entry in shape:
+        name, _, count = entry.partition(":")
         if name in columns:
-            conditions.append(columns[name].in_(_param(name, Text(), expanding=True)))
+            if count:
+                items = [_param(f"{name}_{i}", columns[name].type) for i in range(int(count))]
+                conditions.append(columns[name].in_(items) if items else false())
+            else:
+                conditions.append(columns[name].in_(_param(name, columns[name].type, expanding=True)))
         elif name in times:
             column, since = times[name]
             bound = _param(name, column.type)
@@ -116,8 +130,6 @@ def filter_conditions(shape: FilterShape) -> list[ColumnElement[bool]]:
             conditions.append(_contains(_c.candidate_emails, name))
         elif name == "search":
             conditions.append(or_(_contains(_c.candidate_name, name), _contains(_c.candidate_emails, name)))
-        elif name == "refs":
-            conditions.append(_c.id.in_(_param(name, _c.id.type, expanding=True)))
         elif name == NOTHING:
             conditions.append(false())
         else:

@@ -168,7 +168,7 @@ class SqlStore(OutboxStore, EventLogStore):
         if not wanted:
             return {}
         stmt = select(orders.c.id, orders.c.data).where(orders.c.id.in_(list(wanted)))
-        rows = await self._fetch(stmt)
+        rows = await self._fetch(stmt, small=True)  # by primary key
         return {wanted[row.id]: self.decoded.order_or_error(row.data, row.id) for row in rows}
 
     async def list_orders(
@@ -223,12 +223,15 @@ class SqlStore(OutboxStore, EventLogStore):
             params.update(position_parameters("start", start))
         if end is not None:
             params.update(position_parameters("end", end))
-        rows = await self._fetch(statements.rows, params if cap is None else {**params, "cap": cap})
+        # Without the total, the window's rows are read through the sort index up to the cap: a small read.
+        rows = await self._fetch(statements.rows, params if cap is None else {**params, "cap": cap},
+                                 small=cap is not None and not count_total)  # fmt: skip
         alone = statements.summary  # an empty window's summary
         found = rows[0] if rows else (await self._fetch(alone, params))[0] if alone is not None else None
-        values = found._mapping if found is not None else {}
-        total = values.get("total")
-        summary = (None if total is None else int(total), bool(values.get("preceding")), bool(values.get("following")))
+        total = found.total if count_total and found is not None else None
+        preceding = start is not None and found is not None and bool(found.preceding)
+        following = end is not None and found is not None and bool(found.following)
+        summary = (None if total is None else int(total), preceding, following)
         if backwards:
             return rows[:last][::-1], len(rows), summary
         page = rows if first is None else rows[:first]
@@ -411,9 +414,12 @@ class SqlStore(OutboxStore, EventLogStore):
         stmt = select(persisted_documents).where(or_(*conditions)).order_by(c.source, c.id)
         return [PersistedDocument.model_validate(row._asdict()) for row in await self._fetch(stmt)]
 
-    async def _fetch(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> list[Row[Any]]:
+    async def _fetch(
+        self, stmt: Executable, params: Mapping[str, Any] | None = None, *, small: bool = False
+    ) -> list[Row[Any]]:
+        """`small`: a few rows through an index (SQLite: may run on the loop's thread, store/sqlite_reads.py)."""
         if self.reader is not None:
-            return await self.reader.fetch(stmt, params)
+            return await self.reader.fetch(stmt, params, small=small)
         async with self.engine.connect() as conn:
             return list((await conn.execute(stmt, params)).all())
 
