@@ -1,12 +1,13 @@
 """Where the service's time goes per path: py-spy samples `python app.py` while autocannon loads one path.
 
-    .venv/bin/python -m bench.profile_service [--seconds 8] [--top 15] [--path NAME ...] [--db sqlite|postgres]
+    .venv/bin/python -m bench.profile_service [--seconds 8] [--top 15] [--path NAME ...] [--db sqlite|postgres] [--raw FILE]
 
 The same set-up as bench.vs_strawberry (fast provider, configured service, 100 orders by signed
 webhooks). Prints, per path, the functions with the most samples on the CPU: self (the function
 itself) and inclusive (the function and what it calls), as percentages of the path's samples. Only the
 thread holding the GIL is sampled (`--gil`), so waiting on sockets, fsync or the database is not counted:
-the figures are where the Python CPU time goes.
+the figures are where the Python CPU time goes. Before each graphql path's profile, a run without the
+profiler gives the service's CPU time per request (/proc/PID/stat utime + stime over the run).
 py-spy is a separate install (`pip install py-spy`); it reads the process from outside.
 """
 
@@ -15,9 +16,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import os
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import httpx
 
@@ -37,7 +39,7 @@ from bench.vs_strawberry import (
 WEBHOOKS = "signed webhooks, 4 in flight"
 
 
-async def profile(backend: str, paths: list[str], seconds: float, top: int) -> None:
+async def profile(backend: str, paths: list[str], seconds: float, top: int, raw: Path | None = None) -> None:
     async with database(backend, "bench_profile") as url:
         assert url is not None, "no database"
         with tempfile.TemporaryDirectory() as tmp:
@@ -46,16 +48,20 @@ async def profile(backend: str, paths: list[str], seconds: float, top: int) -> N
                 (work / "gateway.toml").write_text(config(url, provider.url))
                 env = {"GATEWAY_CONFIG": str(work / "gateway.toml")}
                 async with started(work, [str(ROOT / "app.py")], env, health="/health") as service:
-                    await run(service.url, service.process.pid, paths, seconds, top, work)
+                    await run(service.url, service.process.pid, paths, seconds, top, work, raw)
 
 
-async def run(base: str, pid: int, paths: list[str], seconds: float, top: int, work: Path) -> None:
+async def run(
+    base: str, pid: int, paths: list[str], seconds: float, top: int, work: Path, raw: Path | None = None
+) -> None:
     headers = {"content-type": "application/json", "accept": "application/json", "x-api-key": API_KEY}
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         await receive_orders(http, 100)
         page = (await http.post("/graphql", content=cases("x")["page of 5 orders"], headers=headers)).json()
     bodies = cases(page["data"]["assessmentOrders"]["edges"][0]["node"]["id"])
     for name in paths:
+        if name != WEBHOOKS:
+            await cpu_per_request(base, pid, name, bodies[name], headers, seconds)
         out = work / "profile.txt"
         spy = await asyncio.create_subprocess_exec(
             shutil.which("py-spy") or str(Path(ROOT / ".venv/bin/py-spy")), "record", "--pid", str(pid),
@@ -70,6 +76,28 @@ async def run(base: str, pid: int, paths: list[str], seconds: float, top: int, w
             await load(f"{base}/graphql", bodies[name], headers, duration=seconds + 1)
         await spy.wait()
         summarize(name, out.read_text(), top)
+        if raw is not None:
+            raw.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(out, raw.with_name(f"{raw.stem}-{_slug(name)}{raw.suffix}"))
+
+
+async def cpu_per_request(base: str, pid: int, name: str, body: str, headers: dict[str, str], seconds: float) -> None:
+    """The service process's CPU time (utime + stime, every thread) per request over an autocannon run
+    without the profiler attached: near the run's ms/request, the path is CPU-bound in the service."""
+    before = _cpu_seconds(pid)
+    figures = await load(f"{base}/graphql", body, headers, duration=seconds)
+    used = _cpu_seconds(pid) - before
+    print(f"\n{name}: {figures['requests']} requests, {figures['msPerRequest']:.3f} ms/request, "
+          f"service CPU {1000 * used / figures['requests']:.3f} ms/request")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-")
 
 
 def summarize(name: str, collapsed: str, top: int) -> None:
@@ -95,15 +123,18 @@ def summarize(name: str, collapsed: str, top: int) -> None:
 
 
 def _short(frame: str) -> str:
-    """`function (path/to/module.py:line)` as `module.function`, path shortened to its package."""
+    """`function (path/to/module.py:line)` as `module.function`, path shortened to its package.
+
+    Frames without a usable file (`<frozen runpy>`, `<string>`, an empty path) keep what they have."""
     function, _, where = frame.partition(" (")
-    path = where.split(":")[0]
-    parts = Path(path).with_suffix("").parts
-    for anchor in ("site-packages", "p11-perf", "python3.11"):
+    path = where.rpartition(":")[0] if ":" in where else where.rstrip(")")
+    parts = [p.removesuffix(".py") for p in PurePosixPath(path).parts if p not in ("", "/", ".")]
+    for anchor in ("site-packages", "python3.11", *ROOT.parts[-1:]):
         if anchor in parts:
             parts = parts[parts.index(anchor) + 1 :]
             break
-    return f"{'.'.join(parts[-2:])}.{function}"
+    module = ".".join(parts[-2:])
+    return f"{module}.{function}" if module else function
 
 
 def _idle(frame: str) -> bool:
@@ -121,5 +152,6 @@ if __name__ == "__main__":
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--path", action="append", choices=[*cases("x"), WEBHOOKS])
+    parser.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks as RAW-<path>.txt")
     args = parser.parse_args()
-    asyncio.run(profile(args.db, args.path or [*cases("x"), WEBHOOKS], args.seconds, args.top))
+    asyncio.run(profile(args.db, args.path or [*cases("x"), WEBHOOKS], args.seconds, args.top, args.raw))

@@ -14,6 +14,8 @@ _MIME = mimetypes.MimeTypes()
 def iso_millis(moment: datetime) -> str:
     """UTC with milliseconds and Z: 2021-01-01T01:01:01.000Z (naive datetimes are taken as UTC)."""
     utc = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if utc.year >= 1000:  # isoformat's text, "+00:00" made "Z" (strftime's %Y does not pad earlier years)
+        return utc.isoformat(timespec="milliseconds")[:-6] + "Z"
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 

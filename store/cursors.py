@@ -6,12 +6,15 @@ import base64
 import binascii
 import json
 from datetime import datetime
+from json.encoder import encode_basestring_ascii as _string  # json.dumps' own, for str
 
 from providers.errors import InvalidInputError
 
 
 def encode_cursor(key: str, value: datetime, order_id: str) -> str:
-    text = json.dumps([key, value.isoformat(), order_id], separators=(",", ":"))
+    # The text json.dumps([key, value.isoformat(), order_id], separators=(",", ":")) gives, without its
+    # generic encoder (one call per cursor of every page).
+    text = f"[{_string(key)},{_string(value.isoformat())},{_string(order_id)}]"
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 

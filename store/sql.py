@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 import functools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Engine,
     Executable,
     Row,
@@ -21,7 +20,6 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    not_,
     or_,
     select,
     text,
@@ -49,7 +47,7 @@ from store.interface import (
 )
 from store.migrations import at_head, upgrade_to_head
 from store.outbox import OutboxStore, delivery_row
-from store.queries import SortKey, filter_conditions, order_row
+from store.queries import PageShape, SortKey, filter_parameters, order_row, page_statements, position_parameters
 from store.sqlite_reads import SqliteReader, reader_for
 from store.sqlite_writes import SqliteWriter
 from store.stats import DeliveryStats, delivery_stats
@@ -163,7 +161,7 @@ class SqlStore(OutboxStore, EventLogStore):
         if not wanted:
             return {}
         stmt = select(orders.c.id, orders.c.data).where(orders.c.id.in_(list(wanted)))
-        rows = await self._fetch(stmt)
+        rows = await self._fetch(stmt, small=True)  # by primary key
         return {wanted[row.id]: self.decoded.order_or_error(row.data, row.id) for row in rows}
 
     async def list_orders(
@@ -207,22 +205,26 @@ class SqlStore(OutboxStore, EventLogStore):
         page overflows); the total (when `count_total`) and whether any row lies at or before `after`,
         at or after `before`. One round trip: the window's rows, one past the page, carry those three
         as uncorrelated scalar subqueries (both databases evaluate them once); only an empty window
-        takes a second statement for them. Only the total reads every matching row."""
-        base = filter_conditions(filter)
-        extras = _page_extras(key, base, start, end, count_total)
+        takes a second statement for them. Only the total reads every matching row. The statements
+        are built once per shape (store/queries.py `page_statements`); this call only gives the values."""
         backwards = first is None and last is not None
         cap = max(first or 0, last or 0) + 1 if first is not None or last is not None else None
-        stmt = (
-            select(orders.c.id, orders.c.data, key.column.label("sort_value"), *extras)
-            .where(*base, *_window(key, start, end))
-            .order_by(*key.order_by(reverse=backwards))
-            .limit(cap)
-        )
-        rows = await self._fetch(stmt)
-        found = rows[0] if rows else (await self._fetch(select(*extras)))[0] if extras else None
-        values = found._mapping if found is not None else {}
-        total = values.get("total")
-        summary = (None if total is None else int(total), bool(values.get("preceding")), bool(values.get("following")))
+        shape, params = filter_parameters(filter)
+        statements = page_statements(PageShape(key, shape, start is not None, end is not None, backwards,
+                                               cap is not None, count_total))  # fmt: skip
+        if start is not None:
+            params.update(position_parameters("start", start))
+        if end is not None:
+            params.update(position_parameters("end", end))
+        # Without the total, the window's rows are read through the sort index up to the cap: a small read.
+        rows = await self._fetch(statements.rows, params if cap is None else {**params, "cap": cap},
+                                 small=cap is not None and not count_total)  # fmt: skip
+        alone = statements.summary  # an empty window's summary
+        found = rows[0] if rows else (await self._fetch(alone, params))[0] if alone is not None else None
+        total = found.total if count_total and found is not None else None
+        preceding = start is not None and found is not None and bool(found.preceding)
+        following = end is not None and found is not None and bool(found.following)
+        summary = (None if total is None else int(total), preceding, following)
         if backwards:
             return rows[:last][::-1], len(rows), summary
         page = rows if first is None else rows[:first]
@@ -397,11 +399,14 @@ class SqlStore(OutboxStore, EventLogStore):
         stmt = select(persisted_documents).where(or_(*conditions)).order_by(c.source, c.id)
         return [PersistedDocument.model_validate(row._asdict()) for row in await self._fetch(stmt)]
 
-    async def _fetch(self, stmt: Executable) -> list[Row[Any]]:
+    async def _fetch(
+        self, stmt: Executable, params: Mapping[str, Any] | None = None, *, small: bool = False
+    ) -> list[Row[Any]]:
+        """`small`: a few rows through an index (SQLite: may run on the loop's thread, store/sqlite_reads.py)."""
         if self.reader is not None:
-            return await self.reader.fetch(stmt)
+            return await self.reader.fetch(stmt, params, small=small)
         async with self.engine.connect() as conn:
-            return list((await conn.execute(stmt)).all())
+            return list((await conn.execute(stmt, params)).all())
 
 
 def _order_and_latest() -> Executable:
@@ -444,29 +449,6 @@ def _upsert_stmt(dialect: str, created_missing: bool, updated_missing: bool, new
 def _check_size(name: str, value: int | None) -> None:
     if value is not None and value < 0:
         raise InvalidInputError(f"{name} must not be negative.", field=name)
-
-
-def _window(key: SortKey, start: Position | None, end: Position | None) -> list[ColumnElement[bool]]:
-    bounds = [key.beyond(start, after=True)] if start else []
-    return bounds + ([key.beyond(end, after=False)] if end else [])
-
-
-def _page_extras(
-    key: SortKey, base: list[ColumnElement[bool]], start: Position | None, end: Position | None, count_total: bool
-) -> list[Any]:
-    """The page's scalar subqueries: total, preceding (a row at or before `after`), following (at or after `before`)."""
-
-    def any_row(*where: ColumnElement[bool]) -> ColumnElement[bool]:
-        return select(orders.c.id).where(*base, *where).exists()
-
-    extras: list[Any] = []
-    if count_total:
-        extras.append(select(func.count()).select_from(orders).where(*base).scalar_subquery().label("total"))
-    if start:
-        extras.append(any_row(not_(key.beyond(start, after=True))).label("preceding"))
-    if end:
-        extras.append(any_row(not_(key.beyond(end, after=False))).label("following"))
-    return extras
 
 
 def _delivery_row(delivery: Delivery) -> dict[str, Any]:

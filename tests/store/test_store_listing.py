@@ -9,7 +9,7 @@ import pytest
 
 from providers.errors import InvalidInputError
 from providers.models import Candidate, OrderRef, OrderStatus, ProviderName
-from store import OrderFilter, OrderPage, OrderSort, SqlStore
+from store import OrderFilter, OrderPage, OrderSort, SqlStore, sqlite_reads
 from tests.store.store_samples import at, make_order
 
 K, S, U = ProviderName.KOMBO, ProviderName.STACKONE, ProviderName.UNIFIED_TO
@@ -77,12 +77,30 @@ def ids(page: OrderPage) -> list[str]:
         ("refs restrict", OrderFilter(refs=(OrderRef("conn-a", "o-1"), OrderRef("conn-c", "o-5"))), {"o-1", "o-5"}),
         ("empty refs match nothing", OrderFilter(refs=()), set()),
         ("filters combine", OrderFilter(providers=(K,), statuses=(OrderStatus.OPEN,)), {"o-1"}),
+        ("a long list", OrderFilter(connection_ids=tuple(f"conn-{n}" for n in range(40)) + ("conn-c",)), {"o-5", "o-6"}),
+        ("a long list of refs", OrderFilter(refs=tuple(OrderRef("conn-b", f"o-{n}") for n in range(3, 30))), {"o-3", "o-4"}),
     ],
 )
 async def test_filter(_case: str, filter: OrderFilter, expected: set[str], seeded: SqlStore) -> None:
     page = await seeded.list_orders(filter, first=50)
     assert set(ids(page)) == expected
     assert page.total_count == len(expected)
+    uncounted = await seeded.list_orders(filter, first=50, count_total=False)  # SQLite: read on the loop's thread
+    assert (ids(uncounted), uncounted.total_count) == (ids(page), None)
+
+
+async def test_a_small_read_over_its_budget_moves_to_the_pool(seeded: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    if seeded.reader is None:
+        pytest.skip("SQLite files only")
+    with seeded.statements() as tally:
+        inline = await seeded.list_orders(OrderFilter(), first=5, count_total=False)
+    assert tally.count == 1
+    monkeypatch.setattr(sqlite_reads, "STEPS_PER_CALL", 1)
+    seeded.reader.inline_steps = 0  # interrupted at its first step on the loop's thread, read again in the pool
+    with seeded.statements() as tally:
+        moved = await seeded.list_orders(OrderFilter(), first=5, count_total=False)
+    assert tally.count == 2
+    assert (ids(moved), moved.cursors, moved.has_next_page) == (ids(inline), inline.cursors, inline.has_next_page)
 
 
 @pytest.mark.parametrize("sort", list(OrderSort))
