@@ -160,8 +160,7 @@ class SqlStore(OutboxStore, EventLogStore):
         wanted = {ref.encode(): ref for ref in refs}
         if not wanted:
             return {}
-        stmt = select(orders.c.id, orders.c.data).where(orders.c.id.in_(list(wanted)))
-        rows = await self._fetch(stmt, small=True)  # by primary key
+        rows = await self._fetch(_ORDERS_BY_ID, {"b_ids": list(wanted)}, small=True)  # by primary key
         return {wanted[row.id]: self.decoded.order_or_error(row.data, row.id) for row in rows}
 
     async def list_orders(
@@ -418,6 +417,7 @@ def _order_and_latest() -> Executable:
 
 
 _ORDER_AND_LATEST = _order_and_latest()
+_ORDERS_BY_ID = select(orders.c.id, orders.c.data).where(orders.c.id.in_(bindparam("b_ids", expanding=True)))
 
 
 @functools.cache
