@@ -16,12 +16,16 @@ SQLite file (as before).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Engine, Executable, create_engine, event
 from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 
 
@@ -41,28 +45,51 @@ class InlineConnection:
         return self._conn.execute(stmt, parameters)
 
 
+BUSY_SECONDS = 5.0  # how long a write waits for another process's write lock (SQLite's usual timeout)
+_BUSY_POLL = 0.005
+
+
 class SqliteWriter:
     """One write connection to a SQLite file, used only by the event loop's thread."""
 
-    def __init__(self, url: str, on_connect: Callable[[Any, Any], None]) -> None:
+    def __init__(self, url: str, on_connect: Callable[[Any, Any], None], busy_seconds: float = BUSY_SECONDS) -> None:
         # StaticPool: the one connection for the store's life; check_same_thread off because it is
-        # opened on first use and closed from whatever thread disposes of the engine.
+        # opened on first use and closed from whatever thread disposes of the engine. timeout=0: a
+        # write lock held by another process (a manifest load, a backup) is waited for here, in
+        # asyncio, never in SQLite's busy handler on the loop's thread.
         self.engine: Engine = create_engine(
-            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            url, poolclass=StaticPool, connect_args={"check_same_thread": False, "timeout": 0}
         )
         event.listen(self.engine, "connect", on_connect)
         event.listen(self.engine, "connect", _explicit_transactions)
-        event.listen(self.engine, "begin", _begin_immediate)
+        self.busy_seconds = busy_seconds
         self._conn: Connection | None = None
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[InlineConnection]:
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[InlineConnection]:
         """BEGIN IMMEDIATE ... COMMIT (ROLLBACK when the body raises)."""
         if self._conn is None or self._conn.closed:
             self._conn = self.engine.connect()
         conn = self._conn
-        with conn.begin():
+        await self._begin_immediate(conn.connection.driver_connection)
+        with conn.begin():  # the driver is in the transaction: COMMIT or ROLLBACK at the end
             yield InlineConnection(conn)
+
+    async def _begin_immediate(self, driver: sqlite3.Connection) -> None:
+        """Take the write lock; while another process holds it, try again every few milliseconds
+        (the loop keeps serving) until `busy_seconds` have passed: then an OperationalError (an
+        outage to the callers: retry later)."""
+        deadline = time.monotonic() + self.busy_seconds
+        while True:
+            try:
+                driver.execute("BEGIN IMMEDIATE")  # the driver's own: not a statement of the store's
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):  # (extended codes)
+                    raise
+                if time.monotonic() >= deadline:
+                    raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+            await asyncio.sleep(_BUSY_POLL)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -73,10 +100,5 @@ class SqliteWriter:
 
 def _explicit_transactions(dbapi_connection: Any, _record: Any) -> None:
     # The driver's own transaction handling would defer BEGIN to the first write; SQLAlchemy's
-    # documented recipe: turn it off and say BEGIN ourselves (the "begin" event).
+    # documented recipe: turn it off and say BEGIN ourselves.
     dbapi_connection.isolation_level = None
-
-
-def _begin_immediate(conn: Connection) -> None:
-    # On the driver's connection: not a statement of the store's (not counted, not traced).
-    conn.connection.driver_connection.execute("BEGIN IMMEDIATE")

@@ -68,7 +68,7 @@ class Transactions:
                 self._sqlite_lock = asyncio.Lock()
             async with self._sqlite_lock:
                 if self.writer is not None:
-                    with self.writer.transaction() as inline:
+                    async with self.writer.transaction() as inline:
                         yield inline  # type: ignore[misc]  # what the bodies use of AsyncConnection
                     return
                 async with self.engine.begin() as conn:

@@ -1,0 +1,97 @@
+"""SQLite writes run on the event loop's thread (store/sqlite_writes.py): another connection's write
+lock is waited for without stopping the loop, a lock held too long is an outage (nothing written),
+and a failed transaction leaves nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert
+
+from store import SqlStore, create_store
+from store.outage import is_outage
+from store.tables import orders
+from store.queries import order_row
+from tests.conftest import FIXED_NOW
+from tests.store.store_samples import make_order, ref_of
+
+
+@pytest.fixture
+async def file_store(tmp_path: Path) -> AsyncIterator[tuple[SqlStore, Path]]:
+    path = tmp_path / "writer.db"
+    opened = create_store(f"sqlite+aiosqlite:///{path}")
+    await opened.migrate()
+    assert opened.writer is not None  # a file: writes go through the inline writer
+    yield opened, path
+    await opened.close()
+
+
+async def _ticks_while(work: asyncio.Task[object]) -> int:
+    """How many times a 1 ms ticker ran on the loop while `work` was pending."""
+    ticks = 0
+    while not work.done():
+        await asyncio.sleep(0.001)
+        ticks += 1
+    return ticks
+
+
+async def test_a_write_waits_for_another_connections_lock_without_stopping_the_loop(
+    file_store: tuple[SqlStore, Path],
+) -> None:
+    store, path = file_store
+    # given another connection (as another process would) holding the write lock
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    order = make_order("o-locked")
+    # when the store writes meanwhile and the lock is given back after 0.3 s
+    write = asyncio.create_task(store.upsert_order(order))
+    asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
+    ticks = await _ticks_while(write)
+    await write
+    other.close()
+    # then the write happened once the lock was free, and the loop ran all along (a loop blocked
+    # in SQLite's busy handler for 0.3 s would have ticked a handful of times at most)
+    assert await store.get_orders([ref_of(order)]) == {ref_of(order): order}
+    assert ticks >= 30
+
+
+async def test_a_lock_held_past_the_wait_is_an_outage_and_nothing_is_written(
+    file_store: tuple[SqlStore, Path],
+) -> None:
+    store, path = file_store
+    assert store.writer is not None
+    store.writer.busy_seconds = 0.2
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    order = make_order("o-never")
+    try:
+        with pytest.raises(Exception) as raised:
+            await store.upsert_order(order)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert is_outage(raised.value)  # callers answer SERVICE_UNAVAILABLE / retry later
+    assert await store.get_orders([ref_of(order)]) == {}
+    # and the next write goes through
+    await store.upsert_order(order)
+    assert ref_of(order) in await store.get_orders([ref_of(order)])
+
+
+async def test_a_transaction_that_fails_leaves_nothing_and_the_next_one_commits(
+    file_store: tuple[SqlStore, Path],
+) -> None:
+    store, _ = file_store
+    first, second = make_order("o-first"), make_order("o-second")
+    # when a transaction inserts an order and then fails (the same id again: a constraint)
+    with pytest.raises(Exception, match="UNIQUE"):
+        async with store._tx() as conn:
+            await conn.execute(insert(orders).values(**order_row(first, FIXED_NOW)))
+            await conn.execute(insert(orders).values(**order_row(first, FIXED_NOW)))
+    # then nothing of it was kept, and the writer goes on
+    await store.upsert_order(second)
+    stored = await store.get_orders([ref_of(first), ref_of(second)])
+    assert set(stored) == {ref_of(second)}
