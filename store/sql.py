@@ -306,24 +306,53 @@ class SqlStore(OutboxStore, EventLogStore):
 
     async def record_events(self, writes: Sequence[EventWrite]) -> list[bool]:
         """Several deliveries in one transaction (one commit): each event new to the store is
-        inserted with its orders (newer-only) and, last, its live events; a redelivery changes nothing."""
-        fresh: list[bool] = []
+        inserted with its orders (newer-only) and, last, its live events; a redelivery changes nothing.
+        A few statements per group whatever its size: the events in one multi-row insert, the orders
+        in one batch per run of the same upsert shape, in the deliveries' order."""
         async with self._tx() as conn:
-            for write in writes:
-                fresh.append(await self._insert_event(conn, write.event))
-                for order in write.orders if fresh[-1] else ():  # an older event never overwrites the stored one
-                    await self._upsert_in(conn, order, newer_only=True)
+            fresh = await self._insert_events(conn, [write.event for write in writes])
+            kept = [order for write, new in zip(writes, fresh, strict=True) if new for order in write.orders]
+            await self._upsert_all(conn, kept, newer_only=True)  # an older event never overwrites the stored one
             await self._append_in(conn, [e for write, new in zip(writes, fresh, strict=True) if new for e in write.announce])
         return fresh
 
-    async def _insert_event(self, conn: AsyncConnection, event: WebhookEvent) -> bool:
-        """Insert the event; False when the connection already has its key (a redelivery)."""
-        values = {
-            "connection_id": event.connection_id, "event_key": event.event_key,
-            "event_type": event.event_type, "order_ids": json.dumps(list(event.order_ids)),
-            "received_at": event.received_at, "payload": json.dumps(event.payload),
-        }  # fmt: skip
-        return (await conn.execute(_event_insert(self.engine.dialect.name), values)).first() is not None
+    async def _insert_events(self, conn: AsyncConnection, events: Sequence[WebhookEvent]) -> list[bool]:
+        """Insert the events; False for one whose key the connection already has (a redelivery, or
+        the same key earlier in `events`)."""
+        if not events:
+            return []
+        rows = [
+            {"connection_id": e.connection_id, "event_key": e.event_key, "event_type": e.event_type,
+             "order_ids": json.dumps(list(e.order_ids)), "received_at": e.received_at, "payload": json.dumps(e.payload)}
+            for e in events
+        ]  # fmt: skip
+        stmt = _event_insert(self.engine.dialect.name)
+        if len(rows) == 1:
+            return [(await conn.execute(stmt, rows[0])).first() is not None]
+        inserted = {(row.connection_id, row.event_key) for row in (await conn.execute(stmt, rows)).all()}
+        fresh = []
+        for e in events:
+            key = (e.connection_id, e.event_key)
+            fresh.append(key in inserted)
+            inserted.discard(key)  # a second delivery of the same key in this group is a redelivery
+        return fresh
+
+    async def _upsert_all(
+        self, conn: AsyncConnection, orders_: Sequence[AssessmentOrder], *, newer_only: bool = False
+    ) -> None:
+        """`_upsert_in` for each order, in order: consecutive orders of one shape in one batch."""
+        now = datetime.now(UTC)
+        run: list[dict[str, Any]] = []
+        shape: tuple[bool, bool] | None = None
+        for order in orders_:
+            this = (order.created_at is None, order.updated_at is None)
+            if run and this != shape:
+                await conn.execute(_upsert_stmt(self.engine.dialect.name, *shape, newer_only), run)  # type: ignore[misc]
+                run = []
+            shape = this
+            run.append(order_row(order, now))
+        if run:
+            await conn.execute(_upsert_stmt(self.engine.dialect.name, *shape, newer_only), run)  # type: ignore[misc]
 
     async def list_events(self, connection_id: str) -> list[WebhookEvent]:
         c = webhook_events.c
@@ -425,7 +454,7 @@ def _event_insert(dialect: str) -> Executable:
     insert_into = pg_insert if dialect == "postgresql" else sqlite_insert
     return insert_into(webhook_events).on_conflict_do_nothing(
         index_elements=[webhook_events.c.connection_id, webhook_events.c.event_key]
-    ).returning(webhook_events.c.seq)  # fmt: skip
+    ).returning(webhook_events.c.connection_id, webhook_events.c.event_key)  # fmt: skip
 
 
 @functools.cache
