@@ -14,8 +14,8 @@ from sqlalchemy import insert
 
 from store import SqlStore, create_store
 from store.outage import is_outage
-from store.tables import orders
 from store.queries import order_row
+from store.tables import orders
 from tests.conftest import FIXED_NOW
 from tests.store.store_samples import make_order, ref_of
 
