@@ -47,7 +47,15 @@ from store.interface import (
 )
 from store.migrations import at_head, upgrade_to_head
 from store.outbox import OutboxStore, delivery_row
-from store.queries import PageShape, SortKey, filter_parameters, order_row, page_statements, position_parameters
+from store.queries import (
+    SHORT_LIST,
+    PageShape,
+    SortKey,
+    filter_parameters,
+    order_row,
+    page_statements,
+    position_parameters,
+)
 from store.sqlite_reads import SqliteReader, reader_for
 from store.sqlite_writes import SqliteWriter
 from store.stats import DeliveryStats, delivery_stats
@@ -160,7 +168,12 @@ class SqlStore(OutboxStore, EventLogStore):
         wanted = {ref.encode(): ref for ref in refs}
         if not wanted:
             return {}
-        rows = await self._fetch(_ORDERS_BY_ID, {"b_ids": list(wanted)}, small=True)  # by primary key
+        ids = list(wanted)
+        if len(ids) <= SHORT_LIST:  # one parameter per id: an expanding one is rendered again every time
+            stmt, params = _orders_by_ids(len(ids)), {f"b_id_{i}": oid for i, oid in enumerate(ids)}
+        else:
+            stmt, params = _ORDERS_BY_ID, {"b_ids": ids}
+        rows = await self._fetch(stmt, params, small=True)  # by primary key
         return {wanted[row.id]: self.decoded.order_or_error(row.data, row.id) for row in rows}
 
     async def list_orders(
@@ -446,6 +459,13 @@ def _order_and_latest() -> Executable:
 
 
 _ORDER_AND_LATEST = _order_and_latest()
+
+
+@functools.cache
+def _orders_by_ids(count: int) -> Executable:
+    return select(orders.c.id, orders.c.data).where(orders.c.id.in_([bindparam(f"b_id_{i}") for i in range(count)]))
+
+
 _ORDERS_BY_ID = select(orders.c.id, orders.c.data).where(orders.c.id.in_(bindparam("b_ids", expanding=True)))
 
 
