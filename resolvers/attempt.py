@@ -138,6 +138,9 @@ class Attempt:
         return order
 
     async def _begin_send(self) -> bool:
+        if self.record.begun:  # recorded with its send begun (lease flagged, send counted)
+            self.sent = True
+            return True
         if self.token is None:  # a record claimed without a token (not expected): send unfenced
             self.sent, self.sends = True, self.sends + 1
             return True

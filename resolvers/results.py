@@ -70,7 +70,8 @@ async def update_assessment_result(
     taken = False
     recorded = order_events(ctx.events, OrderEventKind.RESULT_RECORDED, [order], now)  # committed with the result
     try:
-        leased = await ctx.store.record_delivery(ref, result, body, prepared_json, claim, recorded)
+        # The attempt starts at once: the send is begun in the recording transaction (one commit less).
+        leased = await ctx.store.record_delivery(ref, result, body, prepared_json, claim, recorded, begin_send=True)
     except IdempotencyKeyTaken:  # the same key arrived at the same moment (here or on another instance)
         taken = True
     finally:
@@ -87,9 +88,10 @@ async def update_assessment_result(
     if leased is None:  # queued: another write for the order is in flight, or the connection is held back
         ctx.dispatch.wake()
         return ResultWritten(order, result)
+    counted = result.model_copy(update={"delivery": result.delivery.model_copy(update={"sends": result.delivery.sends + 1})})
     record = DeliveryRecord(
-        ref=ref, result=result, prepared=prepared_json, request_body=body, claimed_by=ctx.dispatch.instance_id,
-        token=leased,
+        ref=ref, result=counted, prepared=prepared_json, request_body=body, claimed_by=ctx.dispatch.instance_id,
+        token=leased, begun=True,
     )
     return _written(await deliver_within_deadline(ctx, order, record))
 

@@ -127,6 +127,7 @@ class DeliveryRecord(BaseModel):
     claimed_by: str | None = None  # set while an instance holds it (unexpired)
     newest: bool = True  # no later result exists for the order
     token: int | None = None  # the fencing token of the claim this record was taken under
+    begun: bool = False  # recorded with its send begun (`record_delivery(begin_send=True)`): sent next
 
 
 class DeliveryPage(BaseModel):
@@ -268,10 +269,14 @@ class Store(Protocol):
         prepared: dict[str, Any],
         claim: DeliveryClaim | None,
         events: Sequence[OrderEvent] = (),
+        *,
+        begin_send: bool = False,
     ) -> int | None:
         """Insert a result (its delivery PENDING or queued) in one transaction that also marks older
         undelivered, unclaimed results of the order SUPERSEDED, given `claim`, leases the order, and
-        appends `events` to the live-event log.
+        appends `events` to the live-event log. `begin_send` (with `claim`): the request leaves right
+        after, so when the lease is taken it is also what `begin_send` makes it (a request out, the
+        send counted: the stored delivery has `sends` + 1), in the same transaction.
         The lease's fencing token when it was taken, else None. `IdempotencyKeyTaken` when the key is
         already used."""
 

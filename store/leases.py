@@ -100,22 +100,32 @@ def _abandoned_stmt(dialect: str) -> Select[Any]:
     return _for_update(dialect, stmt, of=delivery_leases)
 
 
-def _lease_upsert(dialect: str) -> Any:
+def _lease_upsert_stmt(dialect: str, *, sending: int) -> Any:
     stmt = _insert_into(dialect)(delivery_leases).values(
         order_id=bindparam("b_oid"), result_id=bindparam("b_result_id"), holder=bindparam("b_holder"),
-        lease_until=bindparam("b_until", type_=delivery_leases.c.lease_until.type), token=1, sending=0,
+        lease_until=bindparam("b_until", type_=delivery_leases.c.lease_until.type), token=1, sending=sending,
     )  # fmt: skip
     return stmt.on_conflict_do_update(
         index_elements=[delivery_leases.c.order_id],
         set_={
             "result_id": stmt.excluded.result_id, "holder": stmt.excluded.holder,
-            "lease_until": stmt.excluded.lease_until, "token": delivery_leases.c.token + 1, "sending": 0,
+            "lease_until": stmt.excluded.lease_until, "token": delivery_leases.c.token + 1, "sending": sending,
         },
         where=and_(delivery_leases.c.lease_until <= bindparam("b_now"), delivery_leases.c.sending == 0),
     ).returning(delivery_leases.c.token)  # fmt: skip
 
 
+def _lease_upsert(dialect: str) -> Any:
+    return _lease_upsert_stmt(dialect, sending=0)
+
+
+def _lease_upsert_sending(dialect: str) -> Any:
+    """The lease taken with a request out at once (`begin_send` folded into the claim)."""
+    return _lease_upsert_stmt(dialect, sending=1)
+
+
 def _claimed_stmt(_dialect: str) -> Update:
+    """Mark the result claimed (and SET also the columns the parameters name: a counted send)."""
     return update(results).where(results.c.id == bindparam("b_result_id")).values(
         claimed_by=bindparam("b_holder"), claim_until=bindparam("b_until", type_=results.c.claim_until.type)
     )
@@ -153,21 +163,25 @@ class LeaseStore(Transactions):
         return stmt
 
     async def _lease(
-        self, conn: AsyncConnection, oid: str, result_id: str, claim: DeliveryClaim, *, superseded: bool = False
+        self, conn: AsyncConnection, oid: str, result_id: str, claim: DeliveryClaim, *, superseded: bool = False,
+        counted: Delivery | None = None,
     ) -> int | None:
         """Take the order's lease when it is free or expired with no request out, and mark the result
         claimed: the new fencing token, or None. `superseded`: the caller has just superseded the
-        order's other waiting results in this transaction (not done twice)."""
+        order's other waiting results in this transaction (not done twice). `counted`: the request
+        leaves at once (what `begin_send` does, in this transaction): the lease is taken with a
+        request out and the result's delivery becomes `counted` (its send counted)."""
         if await self._quarantine_abandoned(conn, oid, claim):
             return None
         if await self._newer_exists(conn, result_id):  # only the newest result of an order is ever sent
             await self._supersede_result(conn, result_id, claim.now)
             return None
         lease = {"b_oid": oid, "b_result_id": result_id, "b_holder": claim.holder, "b_until": claim.lease_until}
-        row = (await conn.execute(self._built(_lease_upsert), {**lease, "b_now": claim.now})).first()
+        upsert = self._built(_lease_upsert if counted is None else _lease_upsert_sending)
+        row = (await conn.execute(upsert, {**lease, "b_now": claim.now})).first()
         if row is None:
             return None
-        await conn.execute(self._built(_claimed_stmt), lease)
+        await conn.execute(self._built(_claimed_stmt), lease if counted is None else {**lease, **delivery_row(counted)})
         # The order is ours now: whatever older result is still waiting is replaced by this one (rows
         # another transaction holds are skipped, never waited for: begin_send checks again).
         if not superseded:

@@ -113,8 +113,11 @@ class OutboxStore(LeaseStore):
         prepared: dict[str, Any],
         claim: DeliveryClaim | None,
         events: Sequence[OrderEvent] = (),
+        *,
+        begin_send: bool = False,
     ) -> int | None:
         oid = ref.encode()
+        counted = result.delivery.model_copy(update={"sends": result.delivery.sends + 1}) if begin_send else None
         values = {
             "id": result.id, "order_id": oid, "connection_id": ref.connection_id,
             "created_at": result.submitted_at, "idempotency_key": result.update.idempotency_key,
@@ -125,7 +128,9 @@ class OutboxStore(LeaseStore):
             async with self._tx() as conn:
                 await conn.execute(_INSERT_RESULT, values)
                 await self._supersede(conn, oid, result.id, result.submitted_at)
-                token = None if claim is None else await self._lease(conn, oid, result.id, claim, superseded=True)
+                token = None if claim is None else await self._lease(
+                    conn, oid, result.id, claim, superseded=True, counted=counted
+                )
                 if conn.dialect.name == "sqlite":  # one writer: the events cost no wait inside it
                     await self._append_in(conn, events)
                     events = ()

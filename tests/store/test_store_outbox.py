@@ -38,6 +38,27 @@ async def test_one_holder_per_order_until_the_lease_expires(store: SqlStore) -> 
     assert [r.result.id for r in taken] == ["r-1"] and taken[0].claimed_by == "B"
 
 
+async def test_a_result_recorded_with_its_send_begun_is_counted_and_fenced_like_begin_send(store: SqlStore) -> None:
+    order = make_order("o-1")
+    ref = ref_of(order)
+    await store.upsert_order(order)
+    # given a result recorded with its send begun by A (which then crashes: no outcome is stored)
+    token = await store.record_delivery(ref, due("r-1"), {}, {"body": {}}, claim("A", lease=10), begin_send=True)
+    assert token is not None
+    # then the send is counted, and A still holds the lease: its outcome would be stored
+    recorded = await store.get_delivery("r-1", T0)
+    assert recorded is not None and recorded.result.delivery.sends == 1 and recorded.claimed_by == "A"
+    # and when the lease expires the request may have left: the order is quarantined, the result
+    # UNCONFIRMED (as after begin_send), never handed to B as if nothing had been sent
+    assert await store.claim_due(claim("B", at=11), {"conn-a": 5}, 10) == []
+    after = await store.get_delivery("r-1", T0 + timedelta(seconds=11))
+    assert after is not None and after.result.delivery.state is DeliveryState.UNCONFIRMED
+    # a result queued behind a lease someone holds has nothing begun or counted
+    assert await store.record_delivery(ref, due("r-2"), {}, {"body": {}}, claim("C", at=12), begin_send=True) is None
+    queued = await store.get_delivery("r-2", T0)
+    assert queued is not None and queued.result.delivery.sends == 0 and queued.claimed_by is None
+
+
 async def test_concurrent_claims_never_share_an_order(store: SqlStore) -> None:
     orders = [make_order(f"o-{i}") for i in range(20)]
     for i, order in enumerate(orders):
