@@ -66,6 +66,8 @@ orders = Table(
     UniqueConstraint("connection_id", "provider_order_id", name="uq_orders_connection_order"),
     Index("ix_orders_created_at_id", "created_at", "id"),
     Index("ix_orders_updated_at_id", "updated_at", "id"),
+    Index("ix_orders_connection_created_at_id", "connection_id", "created_at", "id"),  # a connection's pages
+    Index("ix_orders_connection_updated_at_id", "connection_id", "updated_at", "id"),
     Index("ix_orders_status", "status"),
     Index("ix_orders_provider", "provider"),
 )

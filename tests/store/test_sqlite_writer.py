@@ -1,6 +1,7 @@
-"""SQLite writes run on the event loop's thread (store/sqlite_writes.py): another connection's write
-lock is waited for without stopping the loop, a lock held too long is an outage (nothing written),
-and a failed transaction leaves nothing behind."""
+"""SQLite on the event loop's thread (store/sqlite_writes.py, store/sqlite_reads.py): another
+connection's write lock is waited for without stopping the loop, a lock held too long is an outage
+(nothing written), a failed transaction leaves nothing behind, and a small read stays small as the
+table grows."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from store import SqlStore, create_store
+from store import OrderFilter, OrderSort, SqlStore, create_store
 from store.outage import is_outage
 from store.queries import order_row
 from store.tables import orders
@@ -95,3 +96,22 @@ async def test_a_transaction_that_fails_leaves_nothing_and_the_next_one_commits(
     await store.upsert_order(second)
     stored = await store.get_orders([ref_of(first), ref_of(second)])
     assert set(stored) == {ref_of(second)}
+
+
+async def test_a_page_of_one_connection_reads_no_more_rows_as_the_connection_grows(
+    file_store: tuple[SqlStore, Path],
+) -> None:
+    # given a connection with 3,000 orders (and another connection's orders beside them)
+    store, _ = file_store
+    for i in range(3000):
+        await store.upsert_order(make_order(f"o-{i}", connection_id="conn-a"))
+    for i in range(50):
+        await store.upsert_order(make_order(f"p-{i}", connection_id="conn-b"))
+    # when a page of 5 of one connection is read, newest first and by update time
+    for sort in (OrderSort.CREATED_AT_DESC, OrderSort.UPDATED_AT_DESC):
+        with store.statements() as tally:
+            page = await store.list_orders(OrderFilter(connection_ids=("conn-a",)), first=5, sort=sort, count_total=False)
+        # then it is read in one statement within the small-read budget of SQLite VM steps (a read
+        # that sorted the connection's 3,000 orders first goes over it and is read a second time)
+        assert len(page.orders) == 5 and page.has_next_page
+        assert tally.count == 1
