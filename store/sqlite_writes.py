@@ -79,6 +79,8 @@ class SqliteWriter:
         """Take the write lock; while another process holds it, try again every few milliseconds
         (the loop keeps serving) until `busy_seconds` have passed: then an OperationalError (an
         outage to the callers: retry later)."""
+        if driver.in_transaction:  # left open by a COMMIT that failed (disk full, I/O error): not ours to keep
+            driver.execute("ROLLBACK")
         deadline = time.monotonic() + self.busy_seconds
         while True:
             try:

@@ -116,3 +116,22 @@ async def test_a_page_of_one_connection_reads_no_more_rows_as_the_connection_gro
         # that sorted the connection's 3,000 orders first goes over it and is read a second time)
         assert len(page.orders) == 5 and page.has_next_page
         assert tally.count == 1
+
+
+async def test_a_transaction_left_open_on_the_write_connection_is_rolled_back_before_the_next(
+    file_store: tuple[SqlStore, Path],
+) -> None:
+    # given the write connection left inside a transaction with a write in it (what a COMMIT that
+    # failed on a full disk leaves behind)
+    store, _ = file_store
+    assert store.writer is not None
+    async with store.writer.transaction():
+        pass
+    driver = store.writer._conn.connection.driver_connection  # type: ignore[union-attr]
+    driver.execute("BEGIN")
+    driver.execute("DELETE FROM orders")
+    # when the store writes next, then the write commits and the leftover does not
+    order = make_order("o-after")
+    await store.upsert_order(order)
+    assert not driver.in_transaction
+    assert ref_of(order) in await store.get_orders([ref_of(order)])
