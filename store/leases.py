@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Update, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Select, Update, and_, bindparam, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -63,9 +63,18 @@ def result_by_seq(_dialect: str) -> Update:
     return update(results).where(results.c.seq == bindparam("b_seq"))
 
 
+_later = results.alias("later")
+# A result of the same order recorded after this one ("newest" is the insertion order, seq).
+HAS_NEWER = exists().where(_later.c.order_id == results.c.order_id, _later.c.seq > results.c.seq)
+
+
+def unclaimed(now: Any) -> ColumnElement[bool]:
+    """Nobody holds the result's claim at `now` (a time or a bind parameter)."""
+    return or_(results.c.claim_until.is_(None), results.c.claim_until <= now)
+
+
 def _newer_stmt(_dialect: str) -> Select[Any]:
-    mine = select(results.c.order_id, results.c.seq).where(results.c.id == bindparam("b_result_id")).subquery()
-    return select(results.c.seq).where(results.c.order_id == mine.c.order_id, results.c.seq > mine.c.seq).limit(1)
+    return select(HAS_NEWER.label("newer")).where(results.c.id == bindparam("b_result_id"))
 
 
 def _active_result_stmt(dialect: str) -> Select[Any]:
@@ -79,7 +88,7 @@ def _waiting_stmt(dialect: str, *, skip_locked: bool) -> Select[Any]:
     stmt = select(results.c.seq, results.c.delivery).where(
         results.c.order_id == bindparam("b_oid"), results.c.id != bindparam("b_newest_id"),
         results.c.delivery_state.in_(ACTIVE),
-        or_(results.c.claim_until.is_(None), results.c.claim_until <= bindparam("b_now")),
+        unclaimed(bindparam("b_now", type_=results.c.claim_until.type)),
     )  # fmt: skip
     return _for_update(dialect, stmt, skip_locked=skip_locked)
 
@@ -158,9 +167,7 @@ class LeaseStore(Transactions):
     """Mixed into `SqlStore` (through `OutboxStore`)."""
 
     def _for_update(self, stmt: Any, *, skip_locked: bool = False, of: Any = results) -> Any:
-        if self.engine.dialect.name == "postgresql":
-            return stmt.with_for_update(skip_locked=skip_locked, of=of)
-        return stmt
+        return _for_update(self.engine.dialect.name, stmt, skip_locked=skip_locked, of=of)
 
     async def _lease(
         self, conn: AsyncConnection, oid: str, result_id: str, claim: DeliveryClaim, *, superseded: bool = False,
@@ -190,7 +197,7 @@ class LeaseStore(Transactions):
 
     async def _newer_exists(self, conn: AsyncConnection, result_id: str) -> bool:
         """A result recorded after this one for the same order ("newest" is the insertion order, seq)."""
-        return (await conn.execute(self._built(_newer_stmt), {"b_result_id": result_id})).first() is not None
+        return bool((await conn.execute(self._built(_newer_stmt), {"b_result_id": result_id})).scalar())
 
     async def _supersede_result(self, conn: AsyncConnection, result_id: str, now: datetime) -> Delivery | None:
         """Mark one waiting result SUPERSEDED (a newer one replaces it) and unclaim it; its delivery."""
@@ -227,18 +234,11 @@ class LeaseStore(Transactions):
         return True
 
     async def _mark_unconfirmed(self, conn: AsyncConnection, result_id: str, now: datetime, until: datetime) -> None:
-        stmt = select(results.c.seq, results.c.delivery).where(
-            results.c.id == result_id, results.c.delivery_state.in_(ACTIVE)
-        )
-        row = (await conn.execute(self._for_update(stmt))).first()
+        row = (await conn.execute(self._built(_active_result_stmt), {"b_result_id": result_id})).first()
         if row is None:
             return
         old = Delivery.model_validate_json(row.delivery)
-        newer = select(results.c.seq).where(
-            results.c.order_id == select(results.c.order_id).where(results.c.seq == row.seq).scalar_subquery(),
-            results.c.seq > row.seq,
-        ).limit(1)
-        if (await conn.execute(newer)).first() is not None:
+        if await self._newer_exists(conn, result_id):
             # A newer result replaces it: never send this one again (the newer one goes after the
             # quarantine, so the provider ends on the newest whatever this request did).
             unconfirmed = superseded(old, now, "The instance sending it stopped before the outcome was known; a "
@@ -248,10 +248,8 @@ class LeaseStore(Transactions):
                 "state": DeliveryState.UNCONFIRMED, "next_attempt_at": until, "updated_at": now,
                 "error_message": "The instance sending it stopped before the outcome was known.",
             })  # fmt: skip
-        await conn.execute(
-            update(results).where(results.c.seq == row.seq)
-            .values(**delivery_row(unconfirmed), claimed_by=None, claim_until=None)
-        )  # fmt: skip
+        values = {"b_seq": row.seq, **delivery_row(unconfirmed), "claimed_by": None, "claim_until": None}
+        await conn.execute(self._built(result_by_seq), values)
 
     async def begin_send(
         self, ref: OrderRef, result_id: str, holder: str, token: int, lease_until: datetime,

@@ -29,20 +29,18 @@ from store.interface import DeliveryClaim, DeliveryPage, DeliveryRecord, Idempot
 from store.leases import (
     ACTIVE,
     FREE,
+    HAS_NEWER,
     LeaseStore,
     delivery_row,
     release_held_stmt,
     result_row_stmt,
     superseded,
+    unclaimed,
 )
 from store.tables import delivery_leases, orders, results
 
 _CURSOR_KEY = "delivery"
 log = logging.getLogger("gateway.delivery")
-
-
-def _unclaimed(now: datetime) -> ColumnElement[bool]:
-    return or_(results.c.claim_until.is_(None), results.c.claim_until <= now)
 
 
 _RECORD_COLUMNS = (
@@ -52,10 +50,8 @@ _RECORD_COLUMNS = (
 
 # Statements of the hot paths, built once and run with parameters (see `Transactions._built`).
 _INSERT_RESULT = insert(results)
-_later = results.alias("later")
-_HAS_NEWER = exists().where(_later.c.order_id == results.c.order_id, _later.c.seq > results.c.seq)
-_BY_ID = select(*_RECORD_COLUMNS, _HAS_NEWER.label("newer")).where(results.c.id == bindparam("b_result_id"))
-_BY_KEY = select(*_RECORD_COLUMNS, _HAS_NEWER.label("newer")).where(
+_BY_ID = select(*_RECORD_COLUMNS, HAS_NEWER.label("newer")).where(results.c.id == bindparam("b_result_id"))
+_BY_KEY = select(*_RECORD_COLUMNS, HAS_NEWER.label("newer")).where(
     results.c.order_id == bindparam("b_oid"), results.c.idempotency_key == bindparam("b_key")
 )
 _CLAIMED_RECORDS = select(*_RECORD_COLUMNS).where(results.c.id.in_(bindparam("b_ids", expanding=True)))
@@ -67,11 +63,10 @@ def _due_stmt(dialect: str) -> Any:
     now = bindparam("b_now", type_=results.c.claim_until.type)
     fenced = exists().where(delivery_leases.c.order_id == results.c.order_id, delivery_leases.c.lease_until > now)
     stmt = (
-        select(results.c.seq, results.c.id, results.c.order_id, results.c.connection_id, (~_HAS_NEWER).label("newest"))
+        select(results.c.seq, results.c.id, results.c.order_id, results.c.connection_id, (~HAS_NEWER).label("newest"))
         .where(
             results.c.delivery_state.in_(ACTIVE), results.c.delivery_next_attempt_at <= now,
-            or_(results.c.claim_until.is_(None), results.c.claim_until <= now),
-            results.c.connection_id.in_(bindparam("b_connections", expanding=True)), ~fenced,
+            unclaimed(now), results.c.connection_id.in_(bindparam("b_connections", expanding=True)), ~fenced,
         )
         .order_by(results.c.delivery_next_attempt_at, results.c.seq)
         .limit(bindparam("b_limit"))
@@ -154,21 +149,16 @@ class OutboxStore(LeaseStore):
     # ----------------------------------------------------------------------- read
 
     async def find_by_idempotency_key(self, ref: OrderRef, key: str) -> DeliveryRecord | None:
-        stmt = select(*_RECORD_COLUMNS).where(results.c.order_id == ref.encode(), results.c.idempotency_key == key)
-        return await self._one_record(stmt, None)
+        return await self._one_record(_BY_KEY, {"b_oid": ref.encode(), "b_key": key}, None)
 
     async def get_delivery(self, result_id: str, now: datetime) -> DeliveryRecord | None:
-        return await self._one_record(select(*_RECORD_COLUMNS).where(results.c.id == result_id), now)
+        return await self._one_record(_BY_ID, {"b_result_id": result_id}, now)
 
-    async def _one_record(self, stmt: Any, now: datetime | None) -> DeliveryRecord | None:
-        newer = select(results.c.seq).where(results.c.order_id == stmt.selected_columns.order_id)
+    async def _one_record(self, stmt: Any, params: dict[str, Any], now: datetime | None) -> DeliveryRecord | None:
+        """One result, with whether a newer one of its order exists, in one statement."""
         async with self._read() as conn:
-            row = (await conn.execute(stmt)).first()
-            if row is None:
-                return None
-            later = newer.where(results.c.seq > row.seq).limit(1)
-            newest = (await conn.execute(later)).first() is None
-        return _record(row, now, newest=newest)
+            row = (await conn.execute(stmt, params)).first()
+        return None if row is None else _record(row, now, newest=not row.newer)
 
     async def list_deliveries(
         self,
@@ -204,7 +194,7 @@ class OutboxStore(LeaseStore):
         async with self._tx() as conn:
             stmt = select(results.c.seq, results.c.order_id).where(
                 results.c.id == result_id, results.c.delivery_state.in_([s.value for s in from_states]),
-                _unclaimed(claim.now),
+                unclaimed(claim.now),
             )  # fmt: skip
             row = (await conn.execute(self._for_update(stmt))).first()
             token = None if row is None else await self._lease(conn, row.order_id, result_id, claim)
@@ -322,7 +312,7 @@ class OutboxStore(LeaseStore):
         async with self._tx() as conn:
             stmt = update(results).where(
                 results.c.id == result_id, results.c.delivery_state.in_([s.value for s in from_states]),
-                _unclaimed(now),
+                unclaimed(now),
             )  # fmt: skip
             return bool((await conn.execute(stmt.values(**delivery_row(delivery)))).rowcount == 1)
 

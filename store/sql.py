@@ -159,10 +159,7 @@ class SqlStore(OutboxStore, EventLogStore):
         """Insert, or replace by id; a missing created_at keeps the stored (insertion) time.
         `newer_only`: an order older than the stored one changes nothing (by `updated_at`; an order
         without one never changes the stored status)."""
-        stmt = _upsert_stmt(
-            self.engine.dialect.name, order.created_at is None, order.updated_at is None, newer_only
-        )
-        await conn.execute(stmt, order_row(order, datetime.now(UTC)))
+        await self._upsert_all(conn, [order], newer_only=newer_only)
 
     async def get_orders(self, refs: Sequence[OrderRef]) -> dict[OrderRef, Stored[AssessmentOrder]]:
         wanted = {ref.encode(): ref for ref in refs}
@@ -340,8 +337,6 @@ class SqlStore(OutboxStore, EventLogStore):
             for e in events
         ]  # fmt: skip
         stmt = _event_insert(self.engine.dialect.name)
-        if len(rows) == 1:
-            return [(await conn.execute(stmt, rows[0])).first() is not None]
         inserted = {(row.connection_id, row.event_key) for row in (await conn.execute(stmt, rows)).all()}
         fresh = []
         for e in events:
