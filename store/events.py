@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from providers.errors import InvalidInputError
+from store.driver_sql import prebuilt
 from store.interface import OrderEvent
 from store.tables import event_log_keys, order_events
 from store.transactions import Transactions
@@ -29,8 +30,8 @@ NOTIFY_CHANNEL = "assessment_order_events"
 _APPEND_LOCK = 7305182341  # pg_advisory_xact_lock key of event appends
 # Built once, run with a list of rows: SQLAlchemy sends them as one INSERT ... VALUES (...), (...)
 # RETURNING on both databases ("insertmanyvalues").
-_APPEND = insert(order_events).returning(order_events.c.seq)
-_LAST_SEQ = select(func.coalesce(func.max(order_events.c.seq), 0))
+_APPEND = prebuilt(insert(order_events).returning(order_events.c.seq))
+_LAST_SEQ = prebuilt(select(func.coalesce(func.max(order_events.c.seq), 0)))
 _LOCK_LOG = text(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})")
 _NOTIFY = select(func.pg_notify(NOTIFY_CHANNEL, bindparam("b_payload")))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Update, and_, bindparam, exists, or_, select, update
+from sqlalchemy import ColumnElement, Select, Update, and_, bindparam, exists, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,6 +25,8 @@ from store.tables import delivery_leases, results
 from store.transactions import Transactions
 
 ACTIVE = (DeliveryState.PENDING.value, DeliveryState.RETRYING.value, DeliveryState.UNCONFIRMED.value)
+# "The delivery is still to be done", with the states written into the SQL (no parameter to expand).
+IS_ACTIVE = results.c.delivery_state.in_([literal_column(f"'{state}'") for state in ACTIVE])
 FREE = datetime(1970, 1, 1, tzinfo=UTC)  # lease_until of a lease nobody holds
 NOBODY = ""
 
@@ -79,7 +81,7 @@ def _newer_stmt(_dialect: str) -> Select[Any]:
 
 def _active_result_stmt(dialect: str) -> Select[Any]:
     stmt = select(results.c.seq, results.c.delivery).where(
-        results.c.id == bindparam("b_result_id"), results.c.delivery_state.in_(ACTIVE)
+        results.c.id == bindparam("b_result_id"), IS_ACTIVE
     )
     return _for_update(dialect, stmt)
 
@@ -87,7 +89,7 @@ def _active_result_stmt(dialect: str) -> Select[Any]:
 def _waiting_stmt(dialect: str, *, skip_locked: bool) -> Select[Any]:
     stmt = select(results.c.seq, results.c.delivery).where(
         results.c.order_id == bindparam("b_oid"), results.c.id != bindparam("b_newest_id"),
-        results.c.delivery_state.in_(ACTIVE),
+        IS_ACTIVE,
         unclaimed(bindparam("b_now", type_=results.c.claim_until.type)),
     )  # fmt: skip
     return _for_update(dialect, stmt, skip_locked=skip_locked)

@@ -25,11 +25,12 @@ from providers.errors import ErrorCode, InvalidInputError, OrderNotFoundError, S
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, DeliveryState, OrderRef
 from store.cursors import decode_cursor, encode_cursor
 from store.decode import read_result
+from store.driver_sql import prebuilt
 from store.interface import DeliveryClaim, DeliveryPage, DeliveryRecord, IdempotencyKeyTaken, OrderEvent
 from store.leases import (
-    ACTIVE,
     FREE,
     HAS_NEWER,
+    IS_ACTIVE,
     LeaseStore,
     delivery_row,
     release_held_stmt,
@@ -49,11 +50,11 @@ _RECORD_COLUMNS = (
 )  # fmt: skip
 
 # Statements of the hot paths, built once and run with parameters (see `Transactions._built`).
-_INSERT_RESULT = insert(results)
-_BY_ID = select(*_RECORD_COLUMNS, HAS_NEWER.label("newer")).where(results.c.id == bindparam("b_result_id"))
-_BY_KEY = select(*_RECORD_COLUMNS, HAS_NEWER.label("newer")).where(
+_INSERT_RESULT = prebuilt(insert(results))
+_BY_ID = prebuilt(select(*_RECORD_COLUMNS, HAS_NEWER.label("newer")).where(results.c.id == bindparam("b_result_id")))
+_BY_KEY = prebuilt(select(*_RECORD_COLUMNS, HAS_NEWER.label("newer")).where(
     results.c.order_id == bindparam("b_oid"), results.c.idempotency_key == bindparam("b_key")
-)
+))
 _CLAIMED_RECORDS = select(*_RECORD_COLUMNS).where(results.c.id.in_(bindparam("b_ids", expanding=True)))
 
 
@@ -65,7 +66,7 @@ def _due_stmt(dialect: str) -> Any:
     stmt = (
         select(results.c.seq, results.c.id, results.c.order_id, results.c.connection_id, (~HAS_NEWER).label("newest"))
         .where(
-            results.c.delivery_state.in_(ACTIVE), results.c.delivery_next_attempt_at <= now,
+            IS_ACTIVE, results.c.delivery_next_attempt_at <= now,
             unclaimed(now), results.c.connection_id.in_(bindparam("b_connections", expanding=True)), ~fenced,
         )
         .order_by(results.c.delivery_next_attempt_at, results.c.seq)

@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Integer, Select, Text, and_, bindparam, fa
 from sqlalchemy.sql.elements import BindParameter, UnaryExpression
 
 from providers.models import AssessmentOrder, Candidate
+from store.driver_sql import prebuilt
 from store.interface import OrderFilter, OrderSort
 from store.tables import orders
 
@@ -231,4 +232,4 @@ def page_statements(shape: PageShape) -> PageStatements:
     )
     if shape.capped:
         rows = rows.limit(bindparam("cap", type_=Integer()))
-    return PageStatements(rows, select(*extras) if extras else None)
+    return PageStatements(prebuilt(rows), prebuilt(select(*extras)) if extras else None)

@@ -34,6 +34,7 @@ from providers.errors import InvalidInputError, OrderNotFoundError
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, OrderRef
 from store.cursors import decode_cursor, encode_cursor
 from store.decode import OrderDecodeCache, read_result, result_or_error
+from store.driver_sql import DriverStatements, prebuilt
 from store.events import EventLogStore
 from store.interface import (
     EventWrite,
@@ -103,8 +104,13 @@ class SqlStore(OutboxStore, EventLogStore):
         self.writer = writer  # SQLite files: write transactions on the loop's thread (store/sqlite_writes.py)
         self.query_count = 0
         self.decoded = OrderDecodeCache()  # order rows read again are not decoded again
-        for sync_engine in self.sync_engines:
-            event.listen(sync_engine, "before_cursor_execute", self._count_statement)
+        if reader is not None:  # SQLite files: prebuilt statements straight on the driver (store/driver_sql.py)
+            self.driver = DriverStatements(reader.engine.dialect, self._count_statement)
+            reader.driver = self.driver
+            if writer is not None:
+                writer.driver = self.driver
+        # Counted by their event; the reader's and writer's statements by `self.driver`, which runs them.
+        event.listen(engine.sync_engine, "before_cursor_execute", self._count_statement)
 
     @property
     def sync_engines(self) -> list[Engine]:
@@ -453,12 +459,12 @@ def _order_and_latest() -> Executable:
                   results.c.delivery).select_from(joined).where(orders.c.id == bindparam("b_oid"))  # fmt: skip
 
 
-_ORDER_AND_LATEST = _order_and_latest()
+_ORDER_AND_LATEST = prebuilt(_order_and_latest())
 
 
 @functools.cache
 def _orders_by_ids(count: int) -> Executable:
-    return select(orders.c.id, orders.c.data).where(orders.c.id.in_([bindparam(f"b_id_{i}") for i in range(count)]))
+    return prebuilt(select(orders.c.id, orders.c.data).where(orders.c.id.in_([bindparam(f"b_id_{i}") for i in range(count)])))
 
 
 _ORDERS_BY_ID = select(orders.c.id, orders.c.data).where(orders.c.id.in_(bindparam("b_ids", expanding=True)))
@@ -467,9 +473,9 @@ _ORDERS_BY_ID = select(orders.c.id, orders.c.data).where(orders.c.id.in_(bindpar
 @functools.cache
 def _event_insert(dialect: str) -> Executable:
     insert_into = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert_into(webhook_events).on_conflict_do_nothing(
+    return prebuilt(insert_into(webhook_events).on_conflict_do_nothing(
         index_elements=[webhook_events.c.connection_id, webhook_events.c.event_key]
-    ).returning(webhook_events.c.connection_id, webhook_events.c.event_key)  # fmt: skip
+    ).returning(webhook_events.c.connection_id, webhook_events.c.event_key))  # fmt: skip
 
 
 @functools.cache
@@ -487,7 +493,7 @@ def _upsert_stmt(dialect: str, created_missing: bool, updated_missing: bool, new
     if newer_only:
         newer = orders.c.updated_at <= stmt.excluded.updated_at
         where = orders.c.status == stmt.excluded.status if updated_missing else newer
-    return stmt.on_conflict_do_update(index_elements=[orders.c.id], set_=changes, where=where)
+    return prebuilt(stmt.on_conflict_do_update(index_elements=[orders.c.id], set_=changes, where=where))
 
 
 def _check_size(name: str, value: int | None) -> None:

@@ -21,9 +21,11 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import Engine, Executable, Row, create_engine, event
+from sqlalchemy import Connection, Engine, Executable, Row, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+
+from store.driver_sql import DriverStatements
 
 THREADS = 4
 # SQLite VM steps a small read may take on the event loop's thread: a page of 100 orders takes about
@@ -45,6 +47,12 @@ class SqliteReader:
         )
         event.listen(self.engine, "connect", on_connect)
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="sqlite-read")
+        self.driver: DriverStatements | None = None  # set by the store: prebuilt statements on the driver
+
+    def _execute(self, conn: Connection, stmt: Executable, params: Mapping[str, Any] | None) -> list[Row[Any]]:
+        if self.driver is not None:
+            return list(self.driver.execute(conn, stmt, params).all())
+        return list(conn.execute(stmt, params).all())
 
     async def fetch(
         self, stmt: Executable, params: Mapping[str, Any] | None = None, *, small: bool = False
@@ -62,7 +70,7 @@ class SqliteReader:
 
     def _fetch(self, stmt: Executable, params: Mapping[str, Any] | None) -> list[Row[Any]]:
         with self.engine.connect() as conn:
-            return list(conn.execute(stmt, params).all())
+            return self._execute(conn, stmt, params)
 
     def _fetch_inline(self, stmt: Executable, params: Mapping[str, Any] | None) -> list[Row[Any]] | None:
         """The rows, or None when the read went over its budget of VM steps (interrupted, nothing read)."""
@@ -75,7 +83,7 @@ class SqliteReader:
             limit = self.inline_steps // STEPS_PER_CALL
             driver.set_progress_handler(lambda: next(calls) > limit, STEPS_PER_CALL)
             try:
-                return list(conn.execute(stmt, params).all())
+                return self._execute(conn, stmt, params)
             except OperationalError as exc:
                 if _interrupted(exc):
                     return None

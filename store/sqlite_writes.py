@@ -28,20 +28,25 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 
+from store.driver_sql import DriverStatements
+
 
 class InlineConnection:
     """The awaitable face of a synchronous connection (no hand-off: the statement runs at once)."""
 
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "_driver")
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, driver: DriverStatements | None = None) -> None:
         self._conn = conn
+        self._driver = driver  # prebuilt statements straight on the driver (store/driver_sql.py)
 
     @property
     def dialect(self) -> Dialect:
         return self._conn.dialect
 
     async def execute(self, stmt: Executable, parameters: Any = None) -> CursorResult[Any]:
+        if self._driver is not None:
+            return self._driver.execute(self._conn, stmt, parameters)
         return self._conn.execute(stmt, parameters)
 
 
@@ -63,6 +68,7 @@ class SqliteWriter:
         event.listen(self.engine, "connect", on_connect)
         event.listen(self.engine, "connect", _explicit_transactions)
         self.busy_seconds = busy_seconds
+        self.driver: DriverStatements | None = None  # set by the store
         self._conn: Connection | None = None
 
     @contextlib.asynccontextmanager
@@ -73,7 +79,7 @@ class SqliteWriter:
         conn = self._conn
         await self._begin_immediate(conn.connection.driver_connection)
         with conn.begin():  # the driver is in the transaction: COMMIT or ROLLBACK at the end
-            yield InlineConnection(conn)
+            yield InlineConnection(conn, self.driver)
 
     async def _begin_immediate(self, driver: sqlite3.Connection) -> None:
         """Take the write lock; while another process holds it, try again every few milliseconds

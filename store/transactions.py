@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from opentelemetry import trace
-from sqlalchemy import text
+from sqlalchemy import Executable, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from store.driver_sql import DriverStatements, prebuilt
 from store.sqlite_reads import SqliteReader
 from store.sqlite_writes import InlineConnection, SqliteWriter
 
@@ -24,6 +25,7 @@ class Transactions:
 
     engine: AsyncEngine
     reader: SqliteReader | None = None  # SQLite files: reads off the async engine (store/sqlite_reads.py)
+    driver: DriverStatements | None = None  # SQLite files: prebuilt statements on the driver (store/driver_sql.py)
     writer: SqliteWriter | None = None  # SQLite files: statements on the loop's thread (store/sqlite_writes.py)
     _sqlite_lock: asyncio.Lock | None = None
 
@@ -37,7 +39,10 @@ class Transactions:
         built = self.__dict__.setdefault("_statements", {})
         stmt = built.get(build)
         if stmt is None:
-            stmt = built[build] = build(self.engine.dialect.name)
+            stmt = build(self.engine.dialect.name)
+            if isinstance(stmt, Executable):
+                stmt = prebuilt(stmt)  # type: ignore[assignment]
+            built[build] = stmt
         return stmt  # type: ignore[no-any-return]
 
     @contextlib.asynccontextmanager
@@ -47,7 +52,7 @@ class Transactions:
         several times that); elsewhere one of the async engine's."""
         if self.reader is not None:
             with self.reader.engine.connect() as conn:
-                yield InlineConnection(conn)  # type: ignore[misc]  # what the read bodies use
+                yield InlineConnection(conn, self.reader.driver)  # type: ignore[misc]  # what the read bodies use
             return
         async with self.engine.connect() as conn:
             yield conn
