@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import strawberry
@@ -85,15 +86,21 @@ class UpdateAssessmentResultInput:
             "result_url": self.result_url, "started_at": self.started_at,
             "completed_at": self.completed_at, "candidate_profile_url": self.candidate_profile_url,
             "passthrough": self.passthrough, "idempotency_key": self.idempotency_key,
-            "score": strawberry.asdict(self.score) if self.score else None,
-            "attachments": [strawberry.asdict(a) for a in self.attachments or ()],
-            "attributes": [strawberry.asdict(a) for a in self.attributes or ()],
+            "score": _fields(self.score) if self.score else None,
+            "attachments": [_fields(a) for a in self.attachments or ()],
+            "attributes": [_fields(a) for a in self.attributes or ()],
         }  # fmt: skip
         try:
             return models.ResultUpdate.model_validate(data)
         except ValidationError as exc:
             field, message = bounds.first_problem(exc)
             raise InvalidInputError(f"Invalid {field}: {message}.", field=field) from None
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    """An input object's fields as a dict, its nested input objects too (what `strawberry.asdict`
+    gives, without its deep copy of every value: the values are only read)."""
+    return {name: _fields(v) if dataclasses.is_dataclass(v) else v for name, v in vars(value).items()}
 
 
 @strawberry.input(description="Filters for the order list; lists mean any of.")

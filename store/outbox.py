@@ -10,6 +10,7 @@ instance: its multi-statement transactions are serialised by an in-process lock.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -58,21 +59,34 @@ _BY_KEY = prebuilt(select(*_RECORD_COLUMNS, HAS_NEWER.label("newer")).where(
 _CLAIMED_RECORDS = select(*_RECORD_COLUMNS).where(results.c.id.in_(bindparam("b_ids", expanding=True)))
 
 
-def _due_stmt(dialect: str) -> Any:
+@functools.cache
+def _due_builder(connections: int, *, lock: bool) -> Callable[[str], Any]:
+    """The builder of the deliverer's pass over `connections` open connections (one parameter each,
+    `b_conn_<i>`: nothing to expand per execution); `lock`: the rows claimed, on PostgreSQL FOR UPDATE
+    SKIP LOCKED, else a plain look."""
+
+    def build(dialect: str) -> Any:
+        return _due_stmt(dialect, connections, lock=lock)
+
+    return build
+
+
+def _due_stmt(dialect: str, connections: int, *, lock: bool) -> Any:
     """The deliverer's pass: due results of open connections, oldest first, with whether each is its
     order's newest; orders fenced by a lease are skipped."""
     now = bindparam("b_now", type_=results.c.claim_until.type)
+    open_connections = [bindparam(f"b_conn_{i}") for i in range(connections)]
     fenced = exists().where(delivery_leases.c.order_id == results.c.order_id, delivery_leases.c.lease_until > now)
     stmt = (
         select(results.c.seq, results.c.id, results.c.order_id, results.c.connection_id, (~HAS_NEWER).label("newest"))
         .where(
             IS_ACTIVE, results.c.delivery_next_attempt_at <= now,
-            unclaimed(now), results.c.connection_id.in_(bindparam("b_connections", expanding=True)), ~fenced,
+            unclaimed(now), results.c.connection_id.in_(open_connections), ~fenced,
         )
         .order_by(results.c.delivery_next_attempt_at, results.c.seq)
         .limit(bindparam("b_limit"))
     )  # fmt: skip
-    return stmt.with_for_update(skip_locked=True, of=results) if dialect == "postgresql" else stmt
+    return stmt.with_for_update(skip_locked=True, of=results) if lock and dialect == "postgresql" else stmt
 
 
 def _finish_stmt(_dialect: str) -> Any:
@@ -210,9 +224,12 @@ class OutboxStore(LeaseStore):
         if not open_connections or limit <= 0:
             return []
         left, taken, orders_seen = dict(slots), {}, set()
-        params = {"b_now": claim.now, "b_connections": open_connections, "b_limit": limit * 2}
+        params = {"b_now": claim.now, "b_limit": limit * 2, **{f"b_conn_{i}": c for i, c in enumerate(open_connections)}}
+        async with self._read() as conn:  # the usual pass finds nothing due: then no write transaction at all
+            if (await conn.execute(self._built(_due_builder(len(open_connections), lock=False)), params)).first() is None:
+                return []
         async with self._tx() as conn:
-            for row in (await conn.execute(self._built(_due_stmt), params)).all():
+            for row in (await conn.execute(self._built(_due_builder(len(open_connections), lock=True)), params)).all():
                 if not row.newest:  # only the newest result of an order is ever sent
                     await self._supersede_result(conn, row.id, claim.now)
                     continue

@@ -13,11 +13,12 @@ keeps the async path (`reader_for` answers None).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import itertools
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -48,6 +49,21 @@ class SqliteReader:
         event.listen(self.engine, "connect", on_connect)
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="sqlite-read")
         self.driver: DriverStatements | None = None  # set by the store: prebuilt statements on the driver
+        self._inline: Connection | None = None
+
+    @contextlib.contextmanager
+    def inline(self) -> Iterator[Connection]:
+        """The connection for reads on the event loop's thread, kept open: a checkout and a return
+        cost more than an indexed read. Only SELECTs run on it, outside any transaction (the driver
+        begins none for a SELECT), so each read sees every committed write."""
+        conn = self._inline
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._inline = self.engine.connect()
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction():  # SQLAlchemy's own bookkeeping of a statement it ran
+                conn.rollback()
 
     def _execute(self, conn: Connection, stmt: Executable, params: Mapping[str, Any] | None) -> list[Row[Any]]:
         if self.driver is not None:
@@ -74,7 +90,7 @@ class SqliteReader:
 
     def _fetch_inline(self, stmt: Executable, params: Mapping[str, Any] | None) -> list[Row[Any]] | None:
         """The rows, or None when the read went over its budget of VM steps (interrupted, nothing read)."""
-        with self.engine.connect() as conn:
+        with self.inline() as conn:
             driver = conn.connection.driver_connection
             assert driver is not None
             # SQLite calls the handler every STEPS_PER_CALL steps, counted over the statement's life (a
@@ -93,6 +109,9 @@ class SqliteReader:
 
     def close(self) -> None:
         self._threads.shutdown(wait=True)
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
         self.engine.dispose()
 
 

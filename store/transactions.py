@@ -51,7 +51,7 @@ class Transactions:
         event loop's thread (an indexed read costs tens of microseconds, a hand-off to a driver thread
         several times that); elsewhere one of the async engine's."""
         if self.reader is not None:
-            with self.reader.engine.connect() as conn:
+            with self.reader.inline() as conn:
                 yield InlineConnection(conn, self.reader.driver)  # type: ignore[misc]  # what the read bodies use
             return
         async with self.engine.connect() as conn:
