@@ -74,12 +74,25 @@ class AssessmentOrderConnection:
 
 @strawberry.type(description="What `updateAssessmentResult` did.")
 class UpdateAssessmentResultPayload:
-    order: AssessmentOrder = strawberry.field(description="The order merged with the provider's answer.")
-    result: AssessmentResult = strawberry.field(description="The recorded result.")
-    delivery: Delivery = strawberry.field(description="The delivery outcome (same as result.delivery).")
-    warnings: list[TranslationWarning] = strawberry.field(
-        description="Every translation that changed, moved or approximated a value."
-    )
+    """Each field is converted from the domain objects only when the operation selects it."""
+
+    written: strawberry.Private[results.ResultWritten]
+
+    @strawberry.field(description="The order merged with the provider's answer.")
+    def order(self) -> AssessmentOrder:
+        return AssessmentOrder.from_domain(self.written.order)
+
+    @strawberry.field(description="The recorded result.")
+    def result(self) -> AssessmentResult:
+        return AssessmentResult.from_domain(self.written.result)
+
+    @strawberry.field(description="The delivery outcome (same as result.delivery).")
+    def delivery(self) -> Delivery:
+        return Delivery.from_domain(self.written.result.delivery)
+
+    @strawberry.field(description="Every translation that changed, moved or approximated a value.")
+    def warnings(self) -> list[TranslationWarning]:
+        return [TranslationWarning.from_domain(w) for w in self.written.result.warnings]
 
 
 def _arg(description: str) -> Any:
@@ -163,11 +176,7 @@ async def update_assessment_result(
     written = await results.update_assessment_result(
         info.context.app, input.order_id, input.to_domain(), header_key=idempotency_header(info)
     )
-    result = AssessmentResult.from_domain(written.result)
-    return UpdateAssessmentResultPayload(
-        order=AssessmentOrder.from_domain(written.order), result=result,
-        delivery=result.delivery, warnings=result.warnings,
-    )  # fmt: skip
+    return UpdateAssessmentResultPayload(written=written)
 
 
 async def sync_connection(
