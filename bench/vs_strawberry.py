@@ -148,7 +148,12 @@ async def run_paths(figures: Figures, service: Service, provider: Service, work:
                 sides = []
                 for side, headers in ((service, service_headers), (floor, json_headers)):
                     await check(http, f"{side.url}/graphql", body, headers)
-                    sides.append(await load(f"{side.url}/graphql", body, headers, duration=seconds))
+                    used = side.cpu_seconds(), provider.cpu_seconds()
+                    figures_ = await load(f"{side.url}/graphql", body, headers, duration=seconds)
+                    requests = max(figures_["requests"], 1)
+                    figures_["cpuMs"] = (side.cpu_seconds() - used[0]) * 1000 / requests
+                    figures_["providerCpuMs"] = (provider.cpu_seconds() - used[1]) * 1000 / requests
+                    sides.append(figures_)
                 figures.paths[name] = (sides[0], sides[1])
                 if name == "updateAssessmentResult":
                     mutations = sides[0]["requests"] + 1
@@ -175,6 +180,18 @@ def report(all_figures: list[Figures], seconds: float) -> None:
             first_ratio = ratio if first_ratio is None else first_ratio
             cells.append(f"{mine['msPerRequest']:.2f} | {floor['msPerRequest']:.2f} | {ratio:.2f}x")
         print(f"| {path} | {' | '.join(cells)} | ≤ {target}x | {'yes' if first_ratio <= target else 'NO'} |")
+    print("\nCPU per request (user + system, all threads) of the process serving it, and of the provider stub:\n")
+    print("| path | " + " | ".join(f"{n} service CPU ms | {n} floor CPU ms | {n} provider CPU ms (service / floor)"
+                                   for n in names) + " |")  # fmt: skip
+    print("|---" * (1 + 3 * len(names)) + "|")
+    for path in TARGETS:
+        cells = []
+        for f in all_figures:
+            mine, floor = f.paths[path]
+            cells.append(f"{mine['cpuMs']:.2f} | {floor['cpuMs']:.2f} | "
+                         f"{mine['providerCpuMs']:.2f} / {floor['providerCpuMs']:.2f}")  # fmt: skip
+        print(f"| {path} | {' | '.join(cells)} |")
+    print()
     for f in all_figures:
         rate, target = f.webhooks["rps"], WEBHOOK_TARGET[f.backend]
         print(f"| signed StackOne webhooks, 4 in flight ({f.backend}) | {rate:.0f}/s "
