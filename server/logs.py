@@ -87,4 +87,10 @@ def configure_logging(
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    # httpx logs every provider call at INFO ("HTTP Request: PATCH ... 200 OK"); the delivery line
+    # (`gateway.delivery`) and the provider-call metrics already tell each call, so at INFO those lines
+    # are left out. At DEBUG they are kept, with httpcore's.
+    quiet = logging.WARNING if root.getEffectiveLevel() > logging.DEBUG else logging.NOTSET
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(quiet)
     return handler

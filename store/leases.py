@@ -21,11 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from providers.models import Delivery, DeliveryState, OrderRef
 from store.interface import DeliveryClaim
-from store.tables import delivery_leases, results
+from store.tables import ACTIVE_STATES, delivery_leases, results
 from store.transactions import Transactions
 
 ACTIVE = (DeliveryState.PENDING.value, DeliveryState.RETRYING.value, DeliveryState.UNCONFIRMED.value)
-# "The delivery is still to be done", with the states written into the SQL (no parameter to expand).
+assert ACTIVE == ACTIVE_STATES
+# "The delivery is still to be done", with the states written into the SQL (no parameter to expand):
+# the condition of the partial index ix_results_active_order, so the planners can use it.
 IS_ACTIVE = results.c.delivery_state.in_([literal_column(f"'{state}'") for state in ACTIVE])
 FREE = datetime(1970, 1, 1, tzinfo=UTC)  # lease_until of a lease nobody holds
 NOBODY = ""

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -48,6 +49,9 @@ GlobalId = Text().with_variant(Text(collation="C"), "postgresql")
 Sequential = BigInteger().with_variant(Integer(), "sqlite")  # INTEGER PRIMARY KEY = rowid on SQLite
 
 metadata = MetaData()
+
+ACTIVE_STATES = ("PENDING", "RETRYING", "UNCONFIRMED")  # a result still to be delivered
+ACTIVE_SQL = "delivery_state IN ('PENDING', 'RETRYING', 'UNCONFIRMED')"
 
 orders = Table(
     "orders",
@@ -96,6 +100,9 @@ results = Table(
     Index("ix_results_delivery_state", "delivery_state"),
     Index("ix_results_due", "delivery_state", "delivery_next_attempt_at"),
     Index("uq_results_order_idempotency_key", "order_id", "idempotency_key", unique=True),
+    Index("ix_results_order_seq", "order_id", "seq"),  # newer than / latest of an order (migration 0010)
+    # An order's results still to be delivered (migration 0010); the store's IS_ACTIVE is this condition.
+    Index("ix_results_active_order", "order_id", sqlite_where=text(ACTIVE_SQL), postgresql_where=text(ACTIVE_SQL)),
 )
 
 # One row per order that was ever sent: whoever holds it (until lease_until) is the only sender.
