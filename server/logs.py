@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+import orjson
 from opentelemetry import trace
 
 from server.request_context import current_request
@@ -17,6 +18,8 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
                                                                                 "color_message"}  # uvicorn's ANSI copy
 _CONTEXT = ("request_id", "trace_id", "operation", "client")
 FORMATS = ("auto", "json", "text")
+# datetimes, dataclasses and subclasses of str/int/dict go through `default=str`, as with json.dumps
+_AS_STR = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -51,7 +54,10 @@ class JsonFormatter(logging.Formatter):
         line.update(_fields(record))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        try:  # one line per request: orjson is several times faster; values it cannot take go through str
+            return orjson.dumps(line, default=str, option=_AS_STR).decode()
+        except TypeError:  # (orjson.JSONEncodeError) an int beyond 64 bits, a key that is not a string
+            return json.dumps(line, default=str, ensure_ascii=False)
 
 
 class TextFormatter(logging.Formatter):
