@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -87,6 +88,30 @@ def json_problem(
     if max_bytes is not None and len(_dumps(value)) > max_bytes:
         return f"larger than {max_bytes} bytes"
     return None
+
+
+_HUGE_NUMBER = re.compile(rb"[eE][+-]?0*[1-9][0-9]{2}|[0-9]{300}")
+
+
+def plain_json_text(raw: bytes, containers: int) -> bool:
+    """True when the raw text alone shows that any JSON value parsed from it (`json.loads`) nests at
+    most `containers` objects and arrays, holds only finite numbers, and only strings that are valid
+    Unicode without NUL: then the walk over every value (`json_problem`, webhook bodies) cannot
+    refuse it, and a few scans in C replace it. False says nothing: the walk decides.
+
+    - Nesting: a value lies inside at most as many containers as the text has `{` and `[` (those in
+      strings only add to the count).
+    - Numbers: a float is infinite only from an exponent of three or more digits or a run of
+      hundreds of digits; neither pattern appears (one inside a string only costs the shortcut).
+    - Strings: a parsed string holds a lone surrogate or NUL only through a `\\u` escape, through
+      bytes decoded with surrogatepass (a surrogate in UTF-8 starts with byte 0xED), or in a text that
+      is not UTF-8 at all (UTF-16 and UTF-32 JSON have NUL bytes; NUL itself cannot stand unescaped
+      in a JSON string). None of those byte sequences appears."""
+    return (
+        raw.count(b"{") + raw.count(b"[") <= containers
+        and b"\\u" not in raw and b"\xed" not in raw and b"\x00" not in raw
+        and _HUGE_NUMBER.search(raw) is None
+    )  # fmt: skip
 
 
 def _walk(value: Any) -> Iterator[tuple[Any, int]]:

@@ -7,6 +7,7 @@ import json
 import math
 from typing import Any
 
+from providers.bounds import plain_json_text
 from providers.errors import ProviderBadResponseError
 from providers.models import ProviderName
 
@@ -29,20 +30,9 @@ def load_json(raw_body: bytes, provider: ProviderName) -> Any:
 
 
 def _plainly_fine(raw_body: bytes) -> bool:
-    """True when the raw bytes alone show that no value parsed from them can fail `_problem` (a few
-    scans in C instead of a walk over every value); False says nothing (then the walk decides).
-
-    - Depth: a value nests in at most as many containers as the body has `{` and `[` (those inside
-      strings only add to the count), so fewer than MAX_DEPTH of them keep every value within it.
-    - Strings: a parsed string holds a lone surrogate or NUL only through a `\\u` escape, through
-      bytes decoded with surrogatepass (a surrogate in UTF-8 starts with byte 0xED), or in a body
-      that is not UTF-8 at all (UTF-16 and UTF-32 JSON have NUL bytes; NUL itself cannot stand
-      unescaped in a JSON string). None of those four byte sequences: every string is valid Unicode
-      without NUL."""
-    return (
-        raw_body.count(b"{") + raw_body.count(b"[") < MAX_DEPTH
-        and b"\\u" not in raw_body and b"\xed" not in raw_body and b"\x00" not in raw_body
-    )  # fmt: skip
+    """The raw bytes show that `_problem` cannot refuse the value (a scalar inside k containers is at
+    depth k + 1, so fewer than MAX_DEPTH containers keep every value within it)."""
+    return plain_json_text(raw_body, MAX_DEPTH - 1)
 
 
 def canonical_key(value: Any) -> str:

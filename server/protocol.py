@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from providers.bounds import MAX_BODY_DEPTH, json_problem
+from providers.bounds import MAX_BODY_DEPTH, json_problem, plain_json_text
 from providers.errors import ErrorCode
 from server.errors import RequestError, bad_request
 
@@ -129,6 +129,8 @@ def decode_json(raw: str | bytes, what: str) -> Any:
         data = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         raise bad_request(f"The {what} is not valid JSON.") from None
+    if isinstance(raw, bytes) and plain_json_text(raw, MAX_BODY_DEPTH):  # (depth <= containers here)
+        return data
     problem = json_problem(data, max_depth=MAX_BODY_DEPTH, max_bytes=None, max_int=None)
     if problem:
         raise bad_request(f"The {what} is not acceptable JSON: {problem}.")

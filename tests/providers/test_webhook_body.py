@@ -1,5 +1,6 @@
-"""Reading webhook bodies (providers/webhook_body.py): the byte scan that spares the walk over every
-value never lets through a body the walk would refuse."""
+"""Reading JSON bodies, webhooks (providers/webhook_body.py) and GraphQL requests (server/protocol.py):
+the byte scan that spares the walk over every value (providers/bounds.py `plain_json_text`) never lets
+through a body the walk would refuse."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from providers.errors import ProviderBadResponseError
+from providers.bounds import MAX_BODY_DEPTH, json_problem, plain_json_text
+from providers.errors import ErrorCode, ProviderBadResponseError
 from providers.models import ProviderName
 from providers.webhook_body import MAX_DEPTH, _plainly_fine, _problem, load_json
+from server.errors import RequestError
+from server.protocol import decode_json
 
 HOSTILE = ["\ud800", "\udfff", "\x00", "a\x00b", "\ud83d\ude00", "\ud7ff", "\ue000", "한", "\u202e", ""]
 text = st.one_of(st.text(max_size=12), st.sampled_from(HOSTILE))
@@ -74,3 +78,31 @@ def test_an_ordinary_body_is_read_by_the_scan_alone() -> None:
     assert _plainly_fine(body)
     assert load_json(body, ProviderName.STACKONE)["data"]["candidate"]["name"] == "Zoë"
     assert nested(MAX_DEPTH - 1) == load_json(json.dumps(nested(MAX_DEPTH - 1)).encode(), ProviderName.STACKONE)
+
+
+# --------------------------------------------------------------------------- GraphQL request bodies
+
+numbers_text = st.sampled_from(["1e400", "-1E+0308", "1e308", "2e308", "1e-400", "9" * 310, "9" * 310 + ".5",
+                                "0.000001", "12345678901234567890"])  # fmt: skip
+
+
+@settings(max_examples=400, derandomize=True)
+@given(st.one_of(values, st.integers(0, MAX_BODY_DEPTH + 3).map(nested)), st.lists(numbers_text, max_size=2))
+def test_a_request_body_passed_by_the_scan_is_one_the_walk_accepts(value: Any, raw_numbers: list[str]) -> None:
+    # numbers written as a sender may write them (json.dumps never writes 1e400), beside the value
+    beside = ("[" + "".join(n + "," for n in raw_numbers) + json.dumps(value) + "]").encode()
+    for body in [*encodings(value), beside]:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            continue
+        if plain_json_text(body, MAX_BODY_DEPTH):
+            assert json_problem(parsed, max_depth=MAX_BODY_DEPTH, max_bytes=None, max_int=None) is None, body
+
+
+@pytest.mark.parametrize("text", ['{"variables": {"x": 1e400}}', '{"variables": {"x": "\\ud800"}}',
+                                  '{"query": "a\\u0000b"}', json.dumps(nested(MAX_BODY_DEPTH + 1))])  # fmt: skip
+def test_a_request_body_the_walk_refuses_is_still_refused(text: str) -> None:
+    with pytest.raises(RequestError) as refused:
+        decode_json(text.encode(), "request body")
+    assert refused.value.code is ErrorCode.BAD_REQUEST
