@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import keyword
 import sqlite3
+import threading
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -91,6 +92,7 @@ class DriverStatements:
         self.on_statement = on_statement  # counts every statement run through here, on either path
         # (id of the statement, parameter names) -> the statement and its compiled form (None: SQLAlchemy's path)
         self._compiled: dict[tuple[int, tuple[str, ...]], tuple[Executable, _Compiled | None]] = {}
+        self._compiling = threading.Lock()
 
     def execute(self, conn: Connection, stmt: Executable, parameters: Any = None) -> CursorResult[Any]:
         if self.on_statement is not None:
@@ -114,10 +116,13 @@ class DriverStatements:
         key = (id(stmt), names)
         found = self._compiled.get(key)
         if found is None:
-            # (the statement is held with its compiled form, so its id is not reused while cached)
-            found = self._compiled[key] = (stmt, _compile(stmt, self.dialect, names))
-            if len(self._compiled) > MAX_COMPILED:
-                del self._compiled[next(iter(self._compiled))]
+            with self._compiling:  # (the reads' worker threads share the cache)
+                found = self._compiled.get(key)
+                if found is None:
+                    # the statement is held with its compiled form, so its id is not reused while cached
+                    found = self._compiled[key] = (stmt, _compile(stmt, self.dialect, names))
+                    if len(self._compiled) > MAX_COMPILED:
+                        del self._compiled[next(iter(self._compiled))]
         return found[1]
 
     def _run(self, conn: Connection, compiled: _Compiled, parameters: Mapping[str, Any]) -> _Rows:

@@ -149,3 +149,24 @@ async def test_while_anyone_listens_to_statement_events_they_see_every_statement
     async with store._read() as conn:
         await conn.execute(_BY_HOLDER, {"b_holder": "h"})  # nobody listens: the driver path
     assert len(seen) == 1 and "delivery_leases.holder = ?" in seen[0]
+
+
+async def test_the_reads_worker_threads_share_the_compiled_forms(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from store import driver_sql
+
+    monkeypatch.setattr(driver_sql, "MAX_COMPILED", 4)  # evicting all the time
+    assert store.reader is not None and store.driver is not None
+    statements = [prebuilt(select(delivery_leases.c.order_id).where(delivery_leases.c.holder == bindparam(f"b_{i}")))
+                  for i in range(40)]  # fmt: skip
+
+    def read(i: int) -> list[Any]:
+        with store.reader.engine.connect() as conn:  # type: ignore[union-attr]
+            return list(store.driver.execute(conn, statements[i % 40], {f"b_{i % 40}": "h"}).all())  # type: ignore[union-attr]
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(read, range(400))) == [[]] * 400
+    assert len(store.driver._compiled) <= 4
