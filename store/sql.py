@@ -258,7 +258,7 @@ class SqlStore(OutboxStore, EventLogStore):
             "idempotency_key": result.update.idempotency_key,
             "request_body": json.dumps(request_body),
             "data": result.model_dump_json(exclude={"delivery"}),
-            **_delivery_row(result.delivery),
+            **delivery_row(result.delivery),
         }
         try:
             async with self._tx() as conn:
@@ -275,7 +275,7 @@ class SqlStore(OutboxStore, EventLogStore):
             raise ValueError("The order given does not match the result's order.")
         where = and_(results.c.id == result_id, results.c.order_id == ref.encode())
         async with self._tx() as conn:
-            done = await conn.execute(update(results).where(where).values(**_delivery_row(delivery)))
+            done = await conn.execute(update(results).where(where).values(**delivery_row(delivery)))
             if done.rowcount != 1:
                 raise LookupError(f"No result {result_id!r} for order {ref!r}.")
             if order is not None:
@@ -499,8 +499,4 @@ def _upsert_stmt(dialect: str, created_missing: bool, updated_missing: bool, new
 def _check_size(name: str, value: int | None) -> None:
     if value is not None and value < 0:
         raise InvalidInputError(f"{name} must not be negative.", field=name)
-
-
-def _delivery_row(delivery: Delivery) -> dict[str, Any]:
-    return delivery_row(delivery)
 
