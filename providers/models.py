@@ -211,6 +211,10 @@ class Delivery(_Model):
     updated_at: datetime | None = None
     next_attempt_at: datetime | None = None  # when the deliverer tries again (PENDING, RETRYING)
 
+    def send_counted(self) -> Delivery:
+        """This delivery with one more request out (the send is begun)."""
+        return self.model_copy(update={"sends": self.sends + 1})
+
 
 class AssessmentResult(_Model):
     """The last result submitted for an order, with its delivery state."""

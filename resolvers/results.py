@@ -88,7 +88,7 @@ async def update_assessment_result(
     if leased is None:  # queued: another write for the order is in flight, or the connection is held back
         ctx.dispatch.wake()
         return ResultWritten(order, result)
-    counted = result.model_copy(update={"delivery": result.delivery.model_copy(update={"sends": result.delivery.sends + 1})})
+    counted = result.model_copy(update={"delivery": result.delivery.send_counted()})  # as the store recorded it
     record = DeliveryRecord(
         ref=ref, result=counted, prepared=prepared_json, request_body=body, claimed_by=ctx.dispatch.instance_id,
         token=leased, begun=True,

@@ -275,7 +275,7 @@ class LeaseStore(Transactions):
                 await self._release_lease(conn, oid, holder, token, None)
                 return gone or Delivery.model_validate_json(row.delivery)
             old = Delivery.model_validate_json(row.delivery)
-            counted = old.model_copy(update={"sends": old.sends + 1})
+            counted = old.send_counted()
             values = {"b_seq": row.seq, **delivery_row(counted), "claim_until": lease_until}
             await conn.execute(self._built(result_by_seq), values)
         return counted

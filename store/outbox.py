@@ -127,7 +127,7 @@ class OutboxStore(LeaseStore):
         begin_send: bool = False,
     ) -> int | None:
         oid = ref.encode()
-        counted = result.delivery.model_copy(update={"sends": result.delivery.sends + 1}) if begin_send else None
+        counted = result.delivery.send_counted() if begin_send else None
         values = {
             "id": result.id, "order_id": oid, "connection_id": ref.connection_id,
             "created_at": result.submitted_at, "idempotency_key": result.update.idempotency_key,
