@@ -226,14 +226,8 @@ async def emit(store: Store, hub: EventHub | None, kind: OrderEventKind, orders:
     """Append one event per order. The change itself is already committed, so a failure here is
     logged, never raised: the caller's write stands."""
     events = order_events(hub, kind, orders, at)
-    if hub is None or not events:
-        return
-    try:
-        await store.append_order_events(events)
-    except Exception:
-        log.exception("recording %d %s event(s) failed", len(events), kind.value)
-        return
-    hub.appended()
+    if hub is not None and await store.append_after_change(events):
+        hub.appended()
 
 
 async def delivery_changed(

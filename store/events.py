@@ -47,13 +47,17 @@ class EventLogStore(Transactions):
         async with self._tx() as conn:
             return await self._append_in(conn, events)
 
-    async def _append_after(self, events: Sequence[OrderEvent]) -> None:
+    async def append_after_change(self, events: Sequence[OrderEvent]) -> bool:
         """Append once the change they announce is committed: a failure now loses these events, never
-        the change (logged, not raised)."""
+        the change (logged, not raised). True when they were appended."""
+        if not events:
+            return False
         try:
             await self.append_order_events(events)
         except Exception:
-            log.exception("recording %d live event(s) failed", len(events))
+            log.exception("recording %d live event(s) (%s) failed", len(events), events[0].kind.value)
+            return False
+        return True
 
     async def _append_in(self, conn: AsyncConnection, events: Sequence[OrderEvent]) -> list[OrderEvent]:
         """Append within the caller's write transaction, as its last step: the events commit (and

@@ -364,6 +364,11 @@ class Store(Protocol):
         instance is notified when the append commits."""
         ...
 
+    async def append_after_change(self, events: Sequence[OrderEvent]) -> bool:
+        """`append_order_events` for a change already committed: a failure is logged, never raised
+        (the change stands; these events are lost). True when they were appended."""
+        ...
+
     async def order_events_after(
         self, after: int, connection_ids: Sequence[str] | None, *, until: int | None = None, limit: int = 500
     ) -> list[OrderEvent]:

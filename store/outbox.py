@@ -111,7 +111,7 @@ class OutboxStore(LeaseStore):
 
     # store/events.py: append live events within a write transaction
     _append_in: Callable[[AsyncConnection, Sequence[OrderEvent]], Awaitable[list[OrderEvent]]]
-    _append_after: Callable[[Sequence[OrderEvent]], Awaitable[None]]
+    append_after_change: Callable[[Sequence[OrderEvent]], Awaitable[bool]]
 
     # ----------------------------------------------------------------------- record
 
@@ -154,7 +154,7 @@ class OutboxStore(LeaseStore):
         # PostgreSQL: after the commit, as before. Inside, the record would wait for the log's append
         # lock while the older result's attempt finishes, widening the window in which neither sees the
         # other (the open "older result applied after a newer one" defect).
-        await self._append_after(events)
+        await self.append_after_change(events)
         return token
 
     async def _order_exists(self, oid: str) -> bool:
