@@ -5,10 +5,10 @@ SQLAlchemy's Connection on this machine (cache key, execution context, result wr
 SQLite itself takes 3-5 us: a mutation runs about fifteen of them. Here such a statement is compiled
 once per set of parameter names with SQLAlchemy's own compiler (same SQL, same bind and result
 processors: `UtcDateTime` and the like), and then executed with the standard library's driver on the
-connection SQLAlchemy checked out, in its transaction. What the callers read back is a SQLAlchemy
-`Result` (`first`, `one`, `all`, `scalar`, attribute access on rows) with `rowcount`; driver errors
-are raised as SQLAlchemy's (`IntegrityError`, `OperationalError`, ...), exactly as SQLAlchemy raises
-them.
+connection SQLAlchemy checked out, in its transaction. What the callers read back offers what the
+store reads of a SQLAlchemy `Result` (`first`, `one`, `all`, `scalar`, `scalar_one`, attribute access
+on rows, `rowcount`); driver errors are raised as SQLAlchemy's (`IntegrityError`, `OperationalError`,
+...), exactly as SQLAlchemy raises them.
 
 Only SQLite connections used on one thread at a time come here (store/sqlite_writes.py,
 store/sqlite_reads.py). Whatever this path cannot take exactly (an expanding IN, a parameter computed
@@ -137,7 +137,6 @@ class DriverStatements:
         cursor.close()
         return result
 
-
     def _run_many(self, conn: Connection, compiled: _Compiled, parameters: list[Mapping[str, Any]]) -> _Rows:
         """One statement, several parameter sets (counted as one statement, as SQLAlchemy's one
         multi-row INSERT is): the driver's executemany, or, when rows come back (RETURNING), one
@@ -175,8 +174,6 @@ def _arguments(compiled: _Compiled, parameters: Mapping[str, Any]) -> list[Any]:
         (value if name is None else parameters[name] if value is None else value(parameters[name]))
         for name, value in compiled.args
     ]
-
-
 
 
 def _nameable(key: str) -> bool:

@@ -225,11 +225,12 @@ class OutboxStore(LeaseStore):
             return []
         left, taken, orders_seen = dict(slots), {}, set()
         params = {"b_now": claim.now, "b_limit": limit * 2, **{f"b_conn_{i}": c for i, c in enumerate(open_connections)}}
+        count = len(open_connections)
         async with self._read() as conn:  # the usual pass finds nothing due: then no write transaction at all
-            if (await conn.execute(self._built(_due_builder(len(open_connections), lock=False)), params)).first() is None:
+            if (await conn.execute(self._built(_due_builder(count, lock=False)), params)).first() is None:
                 return []
         async with self._tx() as conn:
-            for row in (await conn.execute(self._built(_due_builder(len(open_connections), lock=True)), params)).all():
+            for row in (await conn.execute(self._built(_due_builder(count, lock=True)), params)).all():
                 if not row.newest:  # only the newest result of an order is ever sent
                     await self._supersede_result(conn, row.id, claim.now)
                     continue

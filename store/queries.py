@@ -70,7 +70,7 @@ _LISTS = (("providers", _c.provider), ("connection_ids", _c.connection_id), ("st
           ("package_ids", _c.package_id))  # fmt: skip
 _TIMES = (("created_after", _c.created_at, True), ("created_before", _c.created_at, False),
           ("updated_after", _c.updated_at, True), ("updated_before", _c.updated_at, False))  # fmt: skip
-SHORT_LIST = 16  # lists up to this long are one bind parameter per value (`_list_values`)
+SHORT_LIST = 16  # lists up to this long are one bind parameter per value (`list_values`)
 NOTHING = "nothing"  # a text condition that can match no row (PostgreSQL text cannot hold NUL)
 LIKE_ESCAPE = "/"
 
@@ -82,7 +82,7 @@ def filter_parameters(f: OrderFilter) -> tuple[FilterShape, dict[str, Any]]:
     values: dict[str, Any] = {}
     for name, _column in _LISTS:
         if getattr(f, name):
-            shape.append(_list_values(name, _texts(getattr(f, name)), values))
+            shape.append(list_values(name, _texts(getattr(f, name)), values))
     for name, _column, _since in _TIMES:
         if getattr(f, name) is not None:
             shape.append(name)
@@ -96,11 +96,11 @@ def filter_parameters(f: OrderFilter) -> tuple[FilterShape, dict[str, Any]]:
             if "\x00" not in needle:
                 values[name] = like_escaped(needle)
     if f.refs is not None:
-        shape.append(_list_values("refs", [ref.encode() for ref in f.refs], values))
+        shape.append(list_values("refs", [ref.encode() for ref in f.refs], values))
     return tuple(shape), values
 
 
-def _list_values(name: str, items: list[str], values: dict[str, Any]) -> str:
+def list_values(name: str, items: list[str], values: dict[str, Any]) -> str:
     """A short list is one parameter per value (`name:N`, parameters `name_0`...): SQLAlchemy renders
     an expanding parameter again on every execution. A longer one is one expanding parameter (`name`)."""
     if len(items) > SHORT_LIST:

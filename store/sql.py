@@ -49,10 +49,11 @@ from store.interface import (
 from store.migrations import at_head, upgrade_to_head
 from store.outbox import OutboxStore, delivery_row
 from store.queries import (
-    SHORT_LIST,
     PageShape,
     SortKey,
+    filter_conditions,
     filter_parameters,
+    list_values,
     order_row,
     page_statements,
     position_parameters,
@@ -171,12 +172,9 @@ class SqlStore(OutboxStore, EventLogStore):
         wanted = {ref.encode(): ref for ref in refs}
         if not wanted:
             return {}
-        ids = list(wanted)
-        if len(ids) <= SHORT_LIST:  # one parameter per id: an expanding one is rendered again every time
-            stmt, params = _orders_by_ids(len(ids)), {f"b_id_{i}": oid for i, oid in enumerate(ids)}
-        else:
-            stmt, params = _ORDERS_BY_ID, {"b_ids": ids}
-        rows = await self._fetch(stmt, params, small=True)  # by primary key
+        params: dict[str, Any] = {}
+        shape = list_values("refs", list(wanted), params)  # (as a filter by refs: short lists unexpanded)
+        rows = await self._fetch(_orders_by_refs(shape), params, small=True)  # by primary key
         return {wanted[row.id]: self.decoded.order_or_error(row.data, row.id) for row in rows}
 
     async def list_orders(
@@ -463,11 +461,9 @@ _ORDER_AND_LATEST = prebuilt(_order_and_latest())
 
 
 @functools.cache
-def _orders_by_ids(count: int) -> Executable:
-    return prebuilt(select(orders.c.id, orders.c.data).where(orders.c.id.in_([bindparam(f"b_id_{i}") for i in range(count)])))
-
-
-_ORDERS_BY_ID = select(orders.c.id, orders.c.data).where(orders.c.id.in_(bindparam("b_ids", expanding=True)))
+def _orders_by_refs(shape: str) -> Executable:
+    """Orders by id, for the filter shape `list_values` gives a list of ids ("refs:N" or "refs")."""
+    return prebuilt(select(orders.c.id, orders.c.data).where(*filter_conditions((shape,))))
 
 
 @functools.cache

@@ -51,7 +51,7 @@ Sequential = BigInteger().with_variant(Integer(), "sqlite")  # INTEGER PRIMARY K
 metadata = MetaData()
 
 ACTIVE_STATES = ("PENDING", "RETRYING", "UNCONFIRMED")  # a result still to be delivered
-ACTIVE_SQL = "delivery_state IN ('PENDING', 'RETRYING', 'UNCONFIRMED')"
+ACTIVE_SQL = f"delivery_state IN ({', '.join(repr(state) for state in ACTIVE_STATES)})"
 
 orders = Table(
     "orders",
