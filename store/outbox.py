@@ -296,8 +296,10 @@ class OutboxStore(LeaseStore):
     ) -> Delivery:
         oid = ref.encode()
         # One lock order everywhere: the result row, the order row, then the lease row (SQLite has
-        # one writer and no row locks: nothing to take first there).
-        async with self._tx() as conn:
+        # one writer and no row locks: nothing to take first there). Not durable at COMMIT on a SQLite
+        # file: synced right after, while the caller is answered (store/sqlite_writes.py); a power loss
+        # in that window leaves the lease flagged "request out", so the result comes back UNCONFIRMED.
+        async with self._tx(durable=False) as conn:
             if conn.dialect.name == "postgresql":
                 await conn.execute(self._built(result_row_stmt), {"b_result_id": result_id})
             if order is not None:

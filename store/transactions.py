@@ -57,11 +57,18 @@ class Transactions:
         async with self.engine.connect() as conn:
             yield conn
 
+    def _on_disk(self) -> None:
+        """Return once every commit so far is on disk (only a SQLite file's outcome commits can lag)."""
+        if self.writer is not None:
+            self.writer.sync()
+
     @contextlib.asynccontextmanager
-    async def _tx(self, advisory_lock: int | None = None) -> AsyncIterator[AsyncConnection]:
+    async def _tx(self, advisory_lock: int | None = None, *, durable: bool = True) -> AsyncIterator[AsyncConnection]:
         """A transaction. SQLite has one writer at a time: this process's writers take turns on one
         lock (and `advisory_lock` is not needed). On PostgreSQL `advisory_lock`, when given, is held
-        until the transaction ends, so the transactions that take it commit in the order they took it."""
+        until the transaction ends, so the transactions that take it commit in the order they took it.
+        `durable=False` (a SQLite file): the commit does not wait for the disk; it is synced right
+        after (store/sqlite_writes.py). PostgreSQL commits are always durable."""
         with _tracer.start_as_current_span("store transaction"):
             if self.engine.dialect.name != "sqlite":
                 async with self.engine.begin() as conn:
@@ -73,7 +80,7 @@ class Transactions:
                 self._sqlite_lock = asyncio.Lock()
             async with self._sqlite_lock:
                 if self.writer is not None:
-                    async with self.writer.transaction() as inline:
+                    async with self.writer.transaction(durable=durable) as inline:
                         yield inline  # type: ignore[misc]  # what the bodies use of AsyncConnection
                     return
                 async with self.engine.begin() as conn:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from providers.models import AssessmentOrder, Delivery, DeliveryState
 from store import OrderFilter, OrderSort, SqlStore, create_store
@@ -192,3 +193,108 @@ async def test_recording_a_result_reads_no_more_rows_as_the_orders_history_grows
     # then the long history costs (about) nothing more: every read of the order's results seeks to
     # the few rows it needs (before the indexes of migration 0010, the 3,000 were read, ~30,000 steps)
     assert many < one + 300, (many, one)
+
+
+def _outcome_claim(at: float = 0) -> DeliveryClaim:
+    now = T0 + timedelta(seconds=at)
+    return DeliveryClaim(holder="A", now=now, lease_until=now + timedelta(seconds=30))
+
+
+async def _sent(store: SqlStore, order: AssessmentOrder, result_id: str) -> int:
+    """A result recorded with its send begun (a durable commit); its lease token."""
+    pending = make_result(result_id).model_copy(update={"delivery": Delivery(state=DeliveryState.PENDING, updated_at=T0)})
+    token = await store.record_delivery(ref_of(order), pending, {}, {"body": {}}, _outcome_claim(), begin_send=True)
+    assert token is not None
+    return token
+
+
+async def _delivered(store: SqlStore, order: AssessmentOrder, result_id: str, token: int) -> None:
+    done = Delivery(state=DeliveryState.DELIVERED, attempts=1, sends=1, updated_at=T0, provider_status_code=200)
+    stored = await store.finish_attempt(ref_of(order), result_id, done, None, "A", token)
+    assert stored.state is DeliveryState.DELIVERED
+
+
+async def test_an_attempts_outcome_does_not_wait_for_the_disk_and_is_synced_right_after(
+    file_store: tuple[SqlStore, Path],
+) -> None:
+    store, _ = file_store
+    writer = store.writer
+    assert writer is not None
+    order = make_order("o-sync")
+    await store.upsert_order(order)
+    # given a result recorded with its send begun: durable at COMMIT, nothing left to sync
+    token = await _sent(store, order, "r-1")
+    assert writer.unsynced == 0
+    # when the attempt's outcome is stored, it is committed (readable) before it is on disk
+    await _delivered(store, order, "r-1", token)
+    assert writer.unsynced == 1
+    stored = await store.get_delivery("r-1", T0)
+    assert stored is not None and stored.result.delivery.state is DeliveryState.DELIVERED
+    # then it is synced soon after without anyone asking (SYNC_WITHIN; polled, for a loaded machine)
+    for _ in range(500):
+        if writer.unsynced == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert writer.unsynced == 0
+    # and at once by the next durable commit (FULL syncs the whole log, this outcome with it)
+    await _delivered(store, order, "r-2", await _sent(store, order, "r-2"))
+    assert writer.unsynced == 1
+    await store.upsert_order(order)
+    assert writer.unsynced == 0
+    # and before any read of the live-event log: no event is announced that a power loss could undo
+    await _delivered(store, order, "r-3", await _sent(store, order, "r-3"))
+    assert writer.unsynced == 1
+    await store.order_events_after(0, None)
+    assert writer.unsynced == 0
+    await _delivered(store, order, "r-4", await _sent(store, order, "r-4"))
+    await store.last_order_event_seq()
+    assert writer.unsynced == 0
+
+
+async def test_only_outcome_transactions_commit_without_the_sync(file_store: tuple[SqlStore, Path]) -> None:
+    store, _ = file_store
+    assert store.writer is not None
+    setting = "PRAGMA synchronous"  # 2: FULL (COMMIT syncs the log), 1: NORMAL
+    async with store.writer.transaction() as conn:
+        assert (await conn.execute(text(setting))).scalar() == 2
+    async with store.writer.transaction(durable=False) as conn:
+        assert (await conn.execute(text(setting))).scalar() == 1
+    async with store.writer.transaction() as conn:
+        assert (await conn.execute(text(setting))).scalar() == 2
+
+
+_CRASH_AFTER_OUTCOME = """
+import asyncio, os, signal, sys
+sys.path.insert(0, {root!r})
+from store import create_store
+from tests.store import test_sqlite_writer as t
+from tests.store.store_samples import make_order
+
+async def main():
+    store = create_store("sqlite+aiosqlite:///" + {path!r})
+    await store.migrate()
+    order = make_order("o-crash")
+    await store.upsert_order(order)
+    await t._delivered(store, order, "r-1", await t._sent(store, order, "r-1"))
+    print(store.writer.unsynced, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no close, no sync: the process is gone
+
+asyncio.run(main())
+"""
+
+
+async def test_an_outcome_committed_without_the_sync_survives_a_process_crash(tmp_path: Path) -> None:
+    path = str(tmp_path / "crash.db")
+    root = str(Path(__file__).resolve().parents[2])
+    script = _CRASH_AFTER_OUTCOME.format(root=root, path=path)
+    # given a process killed (SIGKILL) right after an outcome commit, before anything synced it
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE, cwd=root)
+    out, _ = await child.communicate()
+    assert child.returncode == -9 and out.decode().strip() == "1", out
+    # when the store is opened again, the outcome is there (the log was in the system's cache)
+    store = create_store(f"sqlite+aiosqlite:///{path}")
+    try:
+        stored = await store.get_delivery("r-1", T0)
+        assert stored is not None and stored.result.delivery.state is DeliveryState.DELIVERED
+    finally:
+        await store.close()
