@@ -65,7 +65,7 @@ def prepared_of(record: DeliveryRecord) -> PreparedWrite:
 
 async def attempt(ctx: AppContext, record: DeliveryRecord, order: AssessmentOrder | None = None) -> Attempted:
     """Send a claimed delivery once, in the slot reserved for it, and store the outcome; then wake
-    the deliverer (a slot and the order are free: more may be due). The attempt is one span, linked
+    the deliverer when a result waits (a slot and the order are free: it may be due). The attempt is one span, linked
     to the request that recorded the result. `order`: the stored order when the caller has just read
     it (else it is read)."""
     try:
@@ -77,7 +77,7 @@ async def attempt(ctx: AppContext, record: DeliveryRecord, order: AssessmentOrde
         log.info("delivery %s attempt %d: %s", record.result.id, attempted.delivery.attempts, state.lower(),
                  extra={"order_id": record.ref.encode(), "result_id": record.result.id})  # fmt: skip
     finally:
-        ctx.dispatch.wake()
+        ctx.dispatch.attempt_ended()
     if attempted.announced:  # DELIVERY_CHANGED was committed with the outcome
         if ctx.events is not None:
             ctx.events.appended()

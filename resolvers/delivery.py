@@ -94,7 +94,7 @@ async def retry_now(ctx: AppContext, order: AssessmentOrder, record: DeliveryRec
     if not await ctx.store.set_delivery(record.result.id, pending, RETRIABLE_NOW, now):
         return DeliveryView(order, (await _record(ctx, record.result.id)).result)
     _moved(ctx, record, DeliveryState.PENDING)
-    ctx.dispatch.wake()
+    ctx.dispatch.queued()
     await delivery_changed(ctx.store, ctx.events, record.ref, order)
     return DeliveryView(order, record.result.model_copy(update={"delivery": pending}))
 
@@ -147,8 +147,12 @@ async def deliver_due(ctx: AppContext) -> int:
     Slots are counted, not held, while claiming (a mutation may take one meanwhile); an attempt
     that then finds no slot waits for one, and gives its claim back if none frees up in time."""
     dispatch, now = ctx.dispatch, ctx.clock()
+    if dispatch.idle():  # this pass sees whatever is due that no other instance holds
+        dispatch.waiting = False
     connections = [c for c in ctx.connections.values() if c.id in ctx.adapters]
     slots = {c.id: min(dispatch.guard(c).free_slots(), dispatch.policy.batch_size) for c in connections}
+    if not all(slots.values()):  # a connection without a free slot is not looked at: it may have some due
+        dispatch.waiting = True
     if not any(slots.values()):
         return 0
     records = await ctx.store.claim_due(dispatch.claim(now, connections), slots, dispatch.policy.batch_size)
@@ -162,6 +166,7 @@ async def _attempt_claimed(ctx: AppContext, record: DeliveryRecord) -> Attempted
     guard = ctx.dispatch.guard(connection)
     policy = ctx.dispatch.policy  # the wait eats into the claim's margin: stay well inside it
     if not await guard.reserve(min(policy.mutation_deadline_seconds, policy.lease_margin_seconds / 2)):
+        ctx.dispatch.waiting = True  # given back for want of a slot: due again when one frees up
         holder = ctx.dispatch.instance_id
         delivery = record.result.delivery
         await ctx.store.finish_attempt(record.ref, record.result.id, delivery, None, holder, record.token)

@@ -58,6 +58,24 @@ class Dispatch:
     rng: random.Random = field(default_factory=random.Random)
     wake: Callable[[], None] = lambda: None  # the background deliverer sets this to wake itself
     delivering: Callable[[], bool] = lambda: False  # the background deliverer's loop is running
+    # A result may be waiting for a slot or an order's lease that this instance holds: each attempt
+    # that ends wakes the deliverer. Cleared by a pass that starts with nothing held (`idle`).
+    waiting: bool = False
+
+    def queued(self) -> None:
+        """A result was left waiting (no slot, or its order's lease is held): a pass now, and one after
+        every attempt until a pass finds this instance idle."""
+        self.waiting = True
+        self.wake()
+
+    def attempt_ended(self) -> None:
+        """An attempt gave back its slot and its order's lease: a pass when something may wait for them."""
+        if self.waiting:
+            self.wake()
+
+    def idle(self) -> bool:
+        """No attempt runs and no slot is held: nothing of this instance's keeps a result waiting."""
+        return not self.tasks and all(guard.in_flight == 0 for guard in self.guards.values())
 
     def guard(self, connection: Connection) -> ConnectionGuard:
         guard = self.guards.get(connection.id)

@@ -86,7 +86,7 @@ async def update_assessment_result(
         return await _repeat(ctx, order, earlier, update)
     ctx.observer.delivery_transition(ref.connection_id, "NEW", result.delivery.state.value)
     if leased is None:  # queued: another write for the order is in flight, or the connection is held back
-        ctx.dispatch.wake()
+        ctx.dispatch.queued()
         return ResultWritten(order, result)
     counted = result.model_copy(update={"delivery": result.delivery.send_counted()})  # as the store recorded it
     record = DeliveryRecord(

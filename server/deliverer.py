@@ -41,7 +41,7 @@ class Deliverer:
     async def _loop(self) -> None:
         interval = self.ctx.dispatch.policy.poll_interval_seconds
         while True:
-            self._wake.clear()  # set again by a queued mutation or a finished attempt
+            self._wake.clear()  # set again by a queued result, or by an attempt that ends while one waits
             claimed = await self.run_once()
             if claimed:
                 await asyncio.sleep(0)  # more may be due at once: claim again after yielding
