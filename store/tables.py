@@ -96,10 +96,10 @@ results = Table(
     Column("claimed_by", Text),  # the instance sending it now, until claim_until
     Column("claim_until", UtcDateTime),
     UniqueConstraint("id", name="uq_results_id"),
-    Index("ix_results_order_latest", "order_id", "created_at", "seq"),
-    Index("ix_results_delivery_state", "delivery_state"),
-    Index("ix_results_due", "delivery_state", "delivery_next_attempt_at"),
-    Index("uq_results_order_idempotency_key", "order_id", "idempotency_key", unique=True),
+    Index("ix_results_due", "delivery_state", "delivery_next_attempt_at"),  # also every read by state (0011)
+    # Keyed results only (migration 0011): a result without a key adds no entry.
+    Index("uq_results_order_idempotency_key", "order_id", "idempotency_key", unique=True,
+          sqlite_where=text("idempotency_key IS NOT NULL"), postgresql_where=text("idempotency_key IS NOT NULL")),
     Index("ix_results_order_seq", "order_id", "seq"),  # newer than / latest of an order (migration 0010)
     # An order's results still to be delivered (migration 0010); the store's IS_ACTIVE is this condition.
     Index("ix_results_active_order", "order_id", sqlite_where=text(ACTIVE_SQL), postgresql_where=text(ACTIVE_SQL)),

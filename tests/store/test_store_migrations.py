@@ -23,7 +23,7 @@ async def test_migrate_twice_is_a_no_op(store: SqlStore) -> None:
     assert await store.get_orders([ref_of(order)]) == {ref_of(order): order}
     async with store.engine.connect() as conn:
         versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
-    assert versions == ["0010"]
+    assert versions == ["0011"]
 
 
 def _schema_diff(connection: Connection) -> list[object]:
