@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar, runtime_checkable
@@ -163,7 +163,7 @@ class Attempt:
 
     async def _send(self, order: AssessmentOrder) -> Attempted:
         adapter = self.ctx.adapter_for(self.record.ref)
-        renewer = asyncio.create_task(self._renew())
+        renewal = _Renewal(self._renew, max(0.05, self.ctx.dispatch.policy.lease_margin_seconds / 3), self.token)
         self.slot_held = False  # run() releases it
         try:
             outcome = await self.guard.run(lambda: self._leave(adapter.send_result(order, self.prepared)))
@@ -186,7 +186,7 @@ class Attempt:
                 return await self._unconfirmed(error, error.message)
             return await self._failed(error)
         finally:
-            renewer.cancel()
+            renewal.cancel()
         return await self._delivered(order, outcome)
 
     async def _leave(self, call: Awaitable[T]) -> T:
@@ -194,21 +194,19 @@ class Attempt:
         self.left = True
         return await call
 
-    async def _renew(self) -> None:
-        """Keep the lease covering the call (plus the margin) while it runs."""
-        if self.token is None:
-            return
-        interval = max(0.05, self.ctx.dispatch.policy.lease_margin_seconds / 3)
+    async def _renew(self, interval: float) -> None:
+        """Keep the lease covering the call (plus the margin) while it runs: now, then every `interval`."""
+        assert self.token is not None
         while True:
-            await asyncio.sleep(interval)
             try:
                 ok = await self.ctx.store.renew_lease(self.record.ref, self.holder, self.token, self._lease_end())
             except Exception:  # noqa: BLE001 - the store is out: the lease still covers the call
                 log.warning("delivery %s: lease renewal failed", self.record.result.id, exc_info=True)
-                continue
+                ok = True
             if not ok:
                 log.warning("delivery %s: the lease was lost while the call ran", self.record.result.id)
                 return
+            await asyncio.sleep(interval)
 
     # ------------------------------------------------------------------- reconcile (Kombo)
 
@@ -335,6 +333,26 @@ class Attempt:
                 if not _is_store_error(exc) or asyncio.get_running_loop().time() > deadline:
                     raise
                 await asyncio.sleep(0.2)
+
+
+class _Renewal:
+    """The lease renewal of a call: a timer until the call has run `interval` (most calls end sooner),
+    then a task renewing every `interval` until cancelled. Without a token there is nothing to renew."""
+
+    def __init__(self, renew: Callable[[float], Awaitable[None]], interval: float, token: int | None) -> None:
+        self._renew, self._interval = renew, interval
+        self._task: asyncio.Task[None] | None = None
+        self._timer = None if token is None else asyncio.get_running_loop().call_later(interval, self._start)
+
+    def _start(self) -> None:
+        self._timer = None
+        self._task = asyncio.ensure_future(self._renew(self._interval))
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
 
 def _is_store_error(exc: BaseException) -> bool:

@@ -133,13 +133,19 @@ class EventHub:
 
     async def start(self) -> None:
         self.last_seq = await self.store.last_order_event_seq()
-        self.bus.on_append(self._wake.set)
+        self.bus.on_append(self._appended)
         await self.bus.start()
         self._task = asyncio.create_task(self._loop(), name="event-hub")
 
     def appended(self) -> None:
         """This process appended to the log: read it now (other instances hear it through the bus)."""
         self.bus.appended()
+
+    def _appended(self) -> None:
+        if self.subscribers:
+            self._wake.set()
+        else:  # nobody to hand them to: not read (`catch_up` moves past them), no pass of the pump
+            self._behind = True
 
     async def catch_up(self) -> None:
         """Move `last_seq` past what was appended while nobody subscribed (the pump did not read it),
