@@ -54,9 +54,10 @@ def result_or_error(
 class OrderDecodeCache:
     """Decoded orders kept with the exact stored text each came from, by record id (LRU, `size` entries).
 
-    A hit is returned only when the row's text is the very text that was decoded, so it is what
-    decoding it again would give: the same bounds, the same model (orders are frozen and never
-    changed in place). A record that does not decode is not kept: it is decoded, and logged, each time.
+    A hit is returned only when the row's text is the very text that was decoded (or that this
+    process wrote for that very model, `keep`: orders are frozen, and an order's JSON decodes back to
+    an equal order), so it is what decoding it again would give. A record that does not decode is not
+    kept: it is decoded, and logged, each time.
     """
 
     def __init__(self, size: int = 1000) -> None:
@@ -70,10 +71,16 @@ class OrderDecodeCache:
             return kept[1]
         found = order_or_error(data, record_id)
         if isinstance(found, AssessmentOrder):
-            self._kept[record_id] = (data, found)
-            if len(self._kept) > self.size:
-                self._kept.popitem(last=False)
+            self.keep(record_id, data, found)
         return found
+
+    def keep(self, record_id: str, data: str | bytes, order: AssessmentOrder) -> None:
+        """`order` is what `data` decodes to (the writer encoded it): a later read of that text is a hit.
+        Kept before the write commits: a write that rolls back leaves other text in the row, so no hit."""
+        self._kept[record_id] = (data, order)
+        self._kept.move_to_end(record_id)
+        if len(self._kept) > self.size:
+            self._kept.popitem(last=False)
 
 
 def readable(value: T | StoredRecordUnreadableError) -> T:

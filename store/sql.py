@@ -362,7 +362,9 @@ class SqlStore(OutboxStore, EventLogStore):
                 await conn.execute(_upsert_stmt(self.engine.dialect.name, *shape, newer_only), run)  # type: ignore[misc]
                 run = []
             shape = this
-            run.append(order_row(order, now))
+            row = order_row(order, now)
+            self.decoded.keep(row["id"], row["data"], order)  # the next read of this text decodes nothing
+            run.append(row)
         if run:
             await conn.execute(_upsert_stmt(self.engine.dialect.name, *shape, newer_only), run)  # type: ignore[misc]
 

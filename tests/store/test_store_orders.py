@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+from sqlalchemy import update
+
+from app import Services
 from providers.errors import StoredRecordUnreadableError
 from providers.models import (
     Application,
@@ -17,6 +20,7 @@ from providers.models import (
 )
 from store import OrderFilter, OrderSort, SqlStore
 from store.tables import orders
+from tests.conftest import FIXED_NOW
 from tests.store.store_samples import make_order, ref_of
 
 
@@ -102,3 +106,26 @@ async def test_a_kept_decode_is_used_only_for_the_very_same_stored_text(store: S
     unreadable = (await store.get_orders([ref_of(order)]))[ref_of(order)]
     assert isinstance(unreadable, StoredRecordUnreadableError)
     assert isinstance((await store.list_orders(OrderFilter(), first=1)).orders[0], StoredRecordUnreadableError)
+
+
+async def test_an_order_written_is_read_back_without_decoding_and_equals_its_decoded_text(services: Services) -> None:
+    # given every seeded order, as stored, and each as the merge of a delivered result leaves it
+    page = await services.store.list_orders(OrderFilter(), first=200)
+    assert len(page.orders) > 10
+    merged = [o.model_copy(update={"status": OrderStatus.COMPLETED, "provider_status": "passed", "updated_at": FIXED_NOW})
+              for o in page.orders if isinstance(o, AssessmentOrder)]  # fmt: skip
+    for order in merged:
+        # when the store writes it and reads it back
+        await services.store.upsert_order(order)
+        ref = OrderRef(order.connection_id, order.provider_order_id)
+        again = (await services.store.get_orders([ref]))[ref]
+        # then the read is the very order written (its stored text was not decoded again) ...
+        assert again is order
+        # ... which is what decoding that text gives (so the cache is exact)
+        assert AssessmentOrder.model_validate_json(order.model_dump_json()) == order
+    # and text written by anyone else is decoded as before
+    other = merged[0].model_copy(update={"provider_status": "changed elsewhere"})
+    async with services.store.engine.begin() as conn:  # type: ignore[attr-defined]
+        await conn.execute(update(orders).where(orders.c.id == other.global_id).values(data=other.model_dump_json()))
+    ref = OrderRef(other.connection_id, other.provider_order_id)
+    assert (await services.store.get_orders([ref]))[ref] == other
