@@ -5,18 +5,20 @@ hand-off to the connection's thread, a thread wake-up and a GIL exchange each: 0
 loaded two-core machine, so a write of five statements paid about fifteen. A statement on a local
 SQLite file costs tens of microseconds, far less than the hand-off, so here the statements run where
 the caller is, on the standard library's driver (`BEGIN IMMEDIATE`: the write lock is taken when the
-transaction starts, as a single writer should), and the commit waits for SQLite's sync of the
-write-ahead log exactly as before (`synchronous=FULL`: a commit that returned is on disk).
+transaction starts, as a single writer should), and the commit waits until the write-ahead log is
+on disk (a commit that returned is on disk, as with `synchronous=FULL`).
 
-One kind of transaction is the exception: `transaction(durable=False)`, used for the outcome of a
-delivery attempt, commits with `synchronous=NORMAL`: the write-ahead log is written, not synced, and
-the caller is answered without waiting for the disk. The log is synced by the next durable commit
-(FULL syncs the whole log file, so every frame written before it), or by `sync()` at most
-`SYNC_WITHIN` seconds after the commit, whichever comes first. A process crash loses nothing of such
-a commit (the log is in the operating system's cache, and SQLite recovers it on open); a power loss
-or an operating-system crash can lose the outcomes of that window. Reads of the live-event log sync
-first (`sync()`), so no event is announced that a power loss could take back (docs/operations.md,
-"What a crash can lose").
+The connection runs `synchronous=NORMAL` and the sync is ours: after COMMIT, an `fdatasync` of the
+`-wal` file, which is exactly the sync FULL adds after each commit in WAL mode (NORMAL and FULL sync
+the same way around checkpoints). That lets one kind of transaction skip it:
+`transaction(durable=False)`, used for the outcome of a delivery attempt, returns at COMMIT, and the
+caller is answered without waiting for the disk. The log is synced by the next durable commit (the
+sync covers the whole file, so every frame written before it), or by `sync()` at most `SYNC_WITHIN`
+seconds after the commit, whichever comes first. A process crash loses nothing of such a commit (the
+log is in the operating system's cache, and SQLite recovers it on open); a power loss or an
+operating-system crash can lose the outcomes of that window. Reads of the live-event log sync first
+(`sync()`), so no event is announced that a power loss could take back (docs/operations.md, "What a
+crash can lose").
 """
 
 from __future__ import annotations
@@ -76,40 +78,30 @@ class SqliteWriter:
         )
         event.listen(self.engine, "connect", on_connect)
         event.listen(self.engine, "connect", _explicit_transactions)
+        event.listen(self.engine, "connect", self._sync_is_ours)
         self.busy_seconds = busy_seconds
         self.driver: DriverStatements | None = None  # set by the store
         self._conn: Connection | None = None
-        database = self.engine.url.database
-        self._wal = os.path.abspath(database) + "-wal" if database else None
-        self._synchronous = ""  # the connection's setting now (FULL or NORMAL)
+        self._wal: str | None = None  # the write-ahead log's path, once connected in WAL mode
         self._commits = 0  # commits so far; the first `_synced` of them are on disk
         self._synced = 0
         self._timer: asyncio.TimerHandle | None = None
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, durable: bool = True) -> AsyncIterator[InlineConnection]:
-        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK when the body raises). `durable=False`: the commit
-        returns before the write-ahead log is synced; it is synced within `SYNC_WITHIN` (the module's doc)."""
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK when the body raises), then the log synced. `durable=False`:
+        it returns at COMMIT, and the log is synced within `SYNC_WITHIN` (the module's doc)."""
         if self._conn is None or self._conn.closed:
             self._conn = self.engine.connect()
         conn = self._conn
-        driver = conn.connection.driver_connection
-        self._set_synchronous(driver, "FULL" if durable else "NORMAL")
-        await self._begin_immediate(driver)
+        await self._begin_immediate(conn.connection.driver_connection)
         with conn.begin():  # the driver is in the transaction: COMMIT or ROLLBACK at the end
             yield InlineConnection(conn, self.driver)
         self._commits += 1
-        if durable:  # FULL synced the log, and with it every frame written before this commit
-            self._synced = self._commits
+        if durable:
+            self.sync()  # (an error is the commit's: its outcome on disk is unknown)
         else:
             self._sync_soon()
-
-    def _set_synchronous(self, driver: sqlite3.Connection, setting: str) -> None:
-        if self._synchronous != setting:
-            if driver.in_transaction:  # left open by a COMMIT that failed: not ours to keep (PRAGMA needs none open)
-                driver.execute("ROLLBACK")
-            driver.execute(f"PRAGMA synchronous={setting}")
-            self._synchronous = setting
 
     @property
     def unsynced(self) -> int:
@@ -126,6 +118,17 @@ class SqliteWriter:
             self.sync()
         except OSError:  # logged; the next durable commit or sync() tries again
             pass
+
+    def _sync_is_ours(self, dbapi_connection: Any, _record: Any) -> None:
+        """WAL + NORMAL: COMMIT writes the log without syncing it, and `sync()` syncs it (FULL's one extra
+        sync). Not in WAL mode (a file system without shared memory): SQLite's FULL syncs each commit."""
+        mode = dbapi_connection.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() != "wal":
+            self._wal = None
+            return
+        main = next(row for row in dbapi_connection.execute("PRAGMA database_list") if row[1] == "main")
+        self._wal = main[2] + "-wal"
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
     def sync(self) -> None:
         """Return once every commit made so far is on disk: sync the write-ahead log now unless a
@@ -172,14 +175,11 @@ class SqliteWriter:
 
 
 def _fdatasync(path: str | None) -> None:
-    """Flush the write-ahead log's data to disk (what `synchronous=FULL` does after a commit). No log
-    file: nothing to flush (the last connection's close checkpointed it into the database)."""
+    """Flush the write-ahead log's data to disk (what `synchronous=FULL` does after a commit). None: not
+    in WAL mode, SQLite synced the commit itself."""
     if path is None:
         return
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return
+    fd = os.open(path, os.O_RDONLY)  # (the log exists while the writer's connection is open)
     try:
         os.fdatasync(fd)
     finally:

@@ -251,16 +251,20 @@ async def test_an_attempts_outcome_does_not_wait_for_the_disk_and_is_synced_righ
     assert writer.unsynced == 0
 
 
-async def test_only_outcome_transactions_commit_without_the_sync(file_store: tuple[SqlStore, Path]) -> None:
-    store, _ = file_store
-    assert store.writer is not None
-    setting = "PRAGMA synchronous"  # 2: FULL (COMMIT syncs the log), 1: NORMAL
-    async with store.writer.transaction() as conn:
-        assert (await conn.execute(text(setting))).scalar() == 2
-    async with store.writer.transaction(durable=False) as conn:
-        assert (await conn.execute(text(setting))).scalar() == 1
-    async with store.writer.transaction() as conn:
-        assert (await conn.execute(text(setting))).scalar() == 2
+async def test_the_writer_syncs_the_databases_write_ahead_log_after_each_durable_commit(
+    file_store: tuple[SqlStore, Path],
+) -> None:
+    store, path = file_store
+    writer = store.writer
+    assert writer is not None
+    # given the write connection (SQLite leaves the commit's sync to the writer: NORMAL, WAL)
+    async with writer.transaction() as conn:
+        assert (await conn.execute(text("PRAGMA synchronous"))).scalar() == 1
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+    # then the file it syncs is this database's write-ahead log, and nothing durable is left unsynced
+    assert writer._wal is not None and Path(writer._wal) == Path(f"{path}-wal") and Path(writer._wal).exists()
+    await store.upsert_order(make_order("o-durable"))
+    assert writer.unsynced == 0
 
 
 _CRASH_AFTER_OUTCOME = """
