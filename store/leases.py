@@ -175,22 +175,27 @@ class LeaseStore(Transactions):
 
     async def _lease(
         self, conn: AsyncConnection, oid: str, result_id: str, claim: DeliveryClaim, *, superseded: bool = False,
-        counted: Delivery | None = None,
+        counted: Delivery | None = None, fresh: bool = False,
     ) -> int | None:
         """Take the order's lease when it is free or expired with no request out, and mark the result
         claimed: the new fencing token, or None. `superseded`: the caller has just superseded the
         order's other waiting results in this transaction (not done twice). `counted`: the request
         leaves at once (what `begin_send` does, in this transaction): the lease is taken with a
-        request out and the result's delivery becomes `counted` (its send counted)."""
-        if await self._quarantine_abandoned(conn, oid, claim):
-            return None
-        if await self._newer_exists(conn, result_id):  # only the newest result of an order is ever sent
-            await self._supersede_result(conn, result_id, claim.now)
+        request out and the result's delivery becomes `counted` (its send counted). `fresh`: the result
+        was inserted by this transaction on SQLite, under the one write lock: nothing newer can exist.
+
+        A lease that expired with its request out (a crash, a stall) quarantines the order first (see
+        `_quarantine_abandoned`); the upsert below never takes such a lease, so that is looked for only
+        when the upsert took nothing."""
+        if not fresh and await self._newer_exists(conn, result_id):  # only the newest result of an order is ever sent
+            if not await self._quarantine_abandoned(conn, oid, claim):
+                await self._supersede_result(conn, result_id, claim.now)
             return None
         lease = {"b_oid": oid, "b_result_id": result_id, "b_holder": claim.holder, "b_until": claim.lease_until}
         upsert = self._built(_lease_upsert if counted is None else _lease_upsert_sending)
         row = (await conn.execute(upsert, {**lease, "b_now": claim.now})).first()
         if row is None:
+            await self._quarantine_abandoned(conn, oid, claim)
             return None
         await conn.execute(self._built(_claimed_stmt), lease if counted is None else {**lease, **delivery_row(counted)})
         # The order is ours now: whatever older result is still waiting is replaced by this one (rows

@@ -139,7 +139,7 @@ class OutboxStore(LeaseStore):
                 await conn.execute(_INSERT_RESULT, values)
                 await self._supersede(conn, oid, result.id, result.submitted_at)
                 token = None if claim is None else await self._lease(
-                    conn, oid, result.id, claim, superseded=True, counted=counted
+                    conn, oid, result.id, claim, superseded=True, counted=counted, fresh=conn.dialect.name == "sqlite"
                 )
                 if conn.dialect.name == "sqlite":  # one writer: the events cost no wait inside it
                     await self._append_in(conn, events)
