@@ -109,6 +109,9 @@ class OutboxStore(LeaseStore):
     async def _upsert_in(self, conn: AsyncConnection, order: AssessmentOrder, *, newer_only: bool = False) -> None:
         raise NotImplementedError
 
+    async def _merge_in(self, conn: AsyncConnection, order: AssessmentOrder) -> None:
+        raise NotImplementedError
+
     # store/events.py: append live events within a write transaction
     _append_in: Callable[[AsyncConnection, Sequence[OrderEvent]], Awaitable[list[OrderEvent]]]
     append_after_change: Callable[[Sequence[OrderEvent]], Awaitable[bool]]
@@ -303,7 +306,7 @@ class OutboxStore(LeaseStore):
             if conn.dialect.name == "postgresql":
                 await conn.execute(self._built(result_row_stmt), {"b_result_id": result_id})
             if order is not None:
-                await self._upsert_in(conn, order)
+                await self._merge_in(conn, order)
             if not await self._release_held(conn, oid, holder, token, quarantine_until):
                 raise _Stale
             if delivery.state in (DeliveryState.RETRYING, DeliveryState.UNCONFIRMED):

@@ -168,6 +168,24 @@ class SqlStore(OutboxStore, EventLogStore):
         without one never changes the stored status)."""
         await self._upsert_all(conn, [order], newer_only=newer_only)
 
+    async def _merge_in(self, conn: AsyncConnection, order: AssessmentOrder) -> None:
+        """Write back an order a delivered result was merged into (status, update time, document).
+        When the row's other columns are what the order says (the usual case: nothing else changed
+        it since it was read), one UPDATE of those three columns, which leaves the indexes on the
+        others untouched; otherwise the full upsert, as `_upsert_in`."""
+        if order.updated_at is None:
+            await self._upsert_in(conn, order)
+            return
+        row = order_row(order, datetime.now(UTC))
+        params = {f"b_{name}": value for name, value in row.items() if name not in ("created_at",)}
+        if order.created_at is not None:
+            params["b_created_at"] = row["created_at"]
+        stmt = self._built(_merge_with_created if order.created_at is not None else _merge_keeping_created)
+        if (await conn.execute(stmt, params)).rowcount == 1:
+            self.decoded.keep(row["id"], row["data"], order)
+        else:
+            await self._upsert_in(conn, order)
+
     async def get_orders(self, refs: Sequence[OrderRef]) -> dict[OrderRef, Stored[AssessmentOrder]]:
         wanted = {ref.encode(): ref for ref in refs}
         if not wanted:
@@ -492,6 +510,29 @@ def _upsert_stmt(dialect: str, created_missing: bool, updated_missing: bool, new
         newer = orders.c.updated_at <= stmt.excluded.updated_at
         where = orders.c.status == stmt.excluded.status if updated_missing else newer
     return prebuilt(stmt.on_conflict_do_update(index_elements=[orders.c.id], set_=changes, where=where))
+
+
+def _merge_stmt(*, created: bool) -> Any:
+    """UPDATE status, updated_at and data of order `b_id` where its other columns already hold the
+    order's values (created_at too when `created`; a missing one keeps the stored time)."""
+    c = orders.c
+    same = [c.connection_id == bindparam("b_connection_id"), c.provider == bindparam("b_provider"),
+            c.provider_order_id == bindparam("b_provider_order_id"),
+            c.package_id.is_not_distinct_from(bindparam("b_package_id", type_=c.package_id.type)),
+            c.candidate_emails == bindparam("b_candidate_emails"), c.candidate_name == bindparam("b_candidate_name")]  # fmt: skip
+    if created:
+        same.append(c.created_at == bindparam("b_created_at", type_=c.created_at.type))
+    values = {"status": bindparam("b_status"), "updated_at": bindparam("b_updated_at", type_=c.updated_at.type),
+              "data": bindparam("b_data")}  # fmt: skip
+    return update(orders).where(c.id == bindparam("b_id"), *same).values(**values)
+
+
+def _merge_with_created(_dialect: str) -> Any:
+    return _merge_stmt(created=True)
+
+
+def _merge_keeping_created(_dialect: str) -> Any:
+    return _merge_stmt(created=False)
 
 
 def _check_size(name: str, value: int | None) -> None:

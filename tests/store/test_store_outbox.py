@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from providers.errors import InvalidInputError
-from providers.models import Delivery, DeliveryState
-from store import SqlStore, create_store
+from providers.models import Candidate, Delivery, DeliveryState, OrderStatus
+from store import OrderFilter, OrderSort, SqlStore, create_store
 from store.interface import DeliveryClaim
 from tests.store.store_samples import T0, make_order, make_result, ref_of
 
@@ -204,3 +204,45 @@ async def test_upgrade_to_0004_makes_interrupted_writes_due_and_keys_unique(stor
         assert interrupted is not None and interrupted.result.delivery.state is DeliveryState.SUPERSEDED
     finally:
         await opened.close()
+
+
+async def _sending(store: SqlStore, order, result_id: str) -> int:  # type: ignore[no-untyped-def]
+    await store.upsert_order(order)
+    token = await store.record_delivery(ref_of(order), due(result_id), {}, {"body": {}}, claim("A"), begin_send=True)
+    assert token is not None
+    return token
+
+
+async def _found(store: SqlStore, **filters) -> list[str]:  # type: ignore[no-untyped-def]
+    page = await store.list_orders(OrderFilter(**filters), first=10)
+    return [o.provider_order_id for o in page.orders if not isinstance(o, Exception)]
+
+
+async def test_a_delivered_result_merged_into_its_order_updates_the_order_everywhere(store: SqlStore) -> None:
+    order = make_order("o-merge", candidate=Candidate(emails=["a@example.com"]))
+    token = await _sending(store, order, "r-1")
+    # when the attempt's outcome is stored with the order as the result left it
+    merged = order.model_copy(update={"status": OrderStatus.COMPLETED, "updated_at": T0 + timedelta(minutes=5)})
+    done = Delivery(state=DeliveryState.DELIVERED, attempts=1, sends=1, updated_at=T0)
+    await store.finish_attempt(ref_of(order), "r-1", done, merged, "A", token)
+    # then the stored order, its filters and its sort columns all say so
+    assert (await store.get_orders([ref_of(order)]))[ref_of(order)] == merged
+    assert await _found(store, statuses=(OrderStatus.COMPLETED,)) == ["o-merge"]
+    assert await _found(store, statuses=(OrderStatus.OPEN,)) == []
+    page = await store.list_orders(OrderFilter(), first=1, sort=OrderSort.UPDATED_AT_DESC)
+    assert page.orders[0] == merged
+
+
+async def test_an_order_changed_while_its_result_was_sent_is_written_whole_with_the_merge(store: SqlStore) -> None:
+    order = make_order("o-race", candidate=Candidate(emails=["old@example.com"]))
+    token = await _sending(store, order, "r-1")
+    # given the order changed meanwhile (a webhook: another candidate address)
+    await store.upsert_order(order.model_copy(update={"candidate": Candidate(emails=["new@example.com"])}))
+    # when the outcome is stored with the order the attempt merged into (read before the change)
+    merged = order.model_copy(update={"status": OrderStatus.COMPLETED, "updated_at": T0 + timedelta(minutes=5)})
+    done = Delivery(state=DeliveryState.DELIVERED, attempts=1, sends=1, updated_at=T0)
+    await store.finish_attempt(ref_of(order), "r-1", done, merged, "A", token)
+    # then the row is that order throughout: its document and every column filters read agree
+    assert (await store.get_orders([ref_of(order)]))[ref_of(order)] == merged
+    assert await _found(store, candidate_email="old@example.com") == ["o-race"]
+    assert await _found(store, candidate_email="new@example.com") == []
