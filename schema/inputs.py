@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import strawberry
 from pydantic import ValidationError
+from strawberry.types.base import StrawberryOptional, has_object_definition
 
 from providers import bounds, models
 from providers.errors import InvalidInputError
@@ -97,6 +99,53 @@ class UpdateAssessmentResultInput:
             raise InvalidInputError(f"Invalid {field}: {message}.", field=field) from None
 
 
+class _Converter:
+    """Strawberry's conversion of a GraphQL input value into an input type (the type's `from_input`
+    hook), with what does not change between requests worked out once: each field's GraphQL name,
+    and whether its value is used as it is (a scalar or an enum, optional or not: what Strawberry
+    returns unchanged) or converted the usual way (nested inputs, lists of them). Strawberry's own
+    conversion works both out for every field of every value (about 0.1 ms for the result input)."""
+
+    def __init__(self) -> None:
+        self._plans: dict[type, tuple[dict[str, None], list[tuple[str, str, Any, bool]]]] = {}
+
+    def __call__(self, cls: type, value: Mapping[str, Any], context: Any) -> Any:
+        plan = self._plans.get(cls)
+        if plan is None:
+            plan = self._plans[cls] = self._plan(cls, context)
+        unset, fields = plan
+        kwargs: dict[str, Any] = dict(unset)
+        for graphql_name, python_name, type_, plain in fields:
+            if graphql_name in value:
+                item = value[graphql_name]
+                kwargs[python_name] = item if plain or item is None else context.convert(item, type_, graphql_name)
+        return cls(**kwargs)
+
+    @staticmethod
+    def _plan(cls: type, context: Any) -> tuple[dict[str, None], list[tuple[str, str, Any, bool]]]:
+        from strawberry.types.arguments import _is_leaf_type
+
+        definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
+        names = context.config.name_converter
+        unset = {f.python_name: None for f in definition.fields
+                 if f.default_value is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}  # fmt: skip
+        fields = []
+        for field in definition.fields:
+            type_ = field.resolve_type(type_definition=definition)
+            inner = type_.of_type if isinstance(type_, StrawberryOptional) else type_
+            inner = getattr(inner, "__strawberry_definition__", inner) if not has_object_definition(inner) else inner
+            plain = _is_leaf_type(inner, context.scalar_registry) and getattr(inner, "__name__", "") != "GlobalID"
+            fields.append((names.from_field(field), field.python_name, type_, plain))
+        return unset, fields
+
+
+def convert_once(*types: type) -> None:
+    """Give these input types the conversion above (nested input types get it only when listed)."""
+    converter = _Converter()
+    for cls in types:
+        cls.__strawberry_definition__.from_input = converter  # type: ignore[attr-defined]
+
+
 def _fields(value: Any) -> dict[str, Any]:
     """An input object's fields as a dict, its nested input objects too (what `strawberry.asdict`
     gives, without its deep copy of every value: the values are only read)."""
@@ -164,3 +213,6 @@ def bounded_text(value: str | None, limit: int, field: str) -> None:
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(word.capitalize() for word in rest)
+
+
+convert_once(ScoreInput, AttachmentInput, AttributeScoreInput, ResultAttributeInput, UpdateAssessmentResultInput)
