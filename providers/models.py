@@ -232,16 +232,19 @@ class AssessmentResult(_Model):
 class OrderRef:
     """The (connection, provider order id) pair behind an opaque global order id."""
 
-    __slots__ = ("connection_id", "provider_order_id")
+    __slots__ = ("connection_id", "provider_order_id", "_encoded")
     _PREFIX = "AssessmentOrder:"
 
     def __init__(self, connection_id: str, provider_order_id: str) -> None:
         self.connection_id = connection_id
         self.provider_order_id = provider_order_id
+        self._encoded: str | None = None
 
     def encode(self) -> str:
-        text = f"{self._PREFIX}{self.connection_id}:{self.provider_order_id}"
-        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+        if self._encoded is None:  # (read several times per request)
+            text = f"{self._PREFIX}{self.connection_id}:{self.provider_order_id}"
+            self._encoded = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+        return self._encoded
 
     @classmethod
     def parse(cls, global_id: str) -> OrderRef:

@@ -14,6 +14,7 @@ from opentelemetry.trace import Link, Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from store.interface import DeliveryRecord
+from store.transactions import tracing_on
 
 TRACEPARENT = "traceparent"  # key in the stored prepared write (ignored by PreparedWrite's model)
 _tracer = trace.get_tracer("gateway.delivery")
@@ -43,6 +44,9 @@ def _recorded_link(record: DeliveryRecord) -> list[Link]:
 def attempt_span(record: DeliveryRecord) -> Iterator[Span]:
     """One span per delivery attempt: a child of the current request when there is one (the
     mutation's own attempt), and always linked to the request that recorded the result."""
+    if not tracing_on():
+        yield trace.INVALID_SPAN
+        return
     attributes = {"gateway.order_id": record.ref.encode(), "gateway.result_id": record.result.id,
                   "gateway.connection_id": record.ref.connection_id}  # fmt: skip
     with _tracer.start_as_current_span(

@@ -17,6 +17,12 @@ from store.sqlite_reads import SqliteReader
 from store.sqlite_writes import InlineConnection, SqliteWriter
 
 _tracer = trace.get_tracer("gateway.store")
+
+
+def tracing_on() -> bool:
+    """An OpenTelemetry SDK is configured (server/tracing.py). Off, no span is started at all: the API's
+    non-recording spans still cost a context switch each, several per request."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 S = TypeVar("S")
 
 
@@ -69,7 +75,7 @@ class Transactions:
         until the transaction ends, so the transactions that take it commit in the order they took it.
         `durable=False` (a SQLite file): the commit does not wait for the disk; it is synced right
         after (store/sqlite_writes.py). PostgreSQL commits are always durable."""
-        with _tracer.start_as_current_span("store transaction"):
+        with _tracer.start_as_current_span("store transaction") if tracing_on() else contextlib.nullcontext():
             if self.engine.dialect.name != "sqlite":
                 async with self.engine.begin() as conn:
                     if advisory_lock is not None and conn.dialect.name == "postgresql":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -122,11 +123,26 @@ def result_to_stackone(
 def _cleared(
     order: AssessmentOrder, previous: ResultUpdate, sent: dict[str, object], now: datetime, draft: _Draft
 ) -> dict[str, None]:
-    earlier = result_to_stackone(order, previous, now).body
-    gone = sorted(key for key in earlier if key not in sent)
+    gone = sorted(key for key in _fields_set(order, previous, now) if key not in sent)
     for key in gone:
         draft.warn("CLEARED", key, f"{key} was set by an earlier result; this result has none, so it is cleared.")
     return dict.fromkeys(gone)
+
+
+_SET_BY: OrderedDict[tuple[str | None, str], tuple[str, ...]] = OrderedDict()  # (candidate id, result) -> fields
+
+
+def _fields_set(order: AssessmentOrder, previous: ResultUpdate, now: datetime) -> tuple[str, ...]:
+    """The body fields an earlier result set. Its body depends on the result and on the order's
+    candidate id only, and the same earlier result comes back with every write to its order: kept
+    for the last 256 (a pure function, remembered)."""
+    key = (order.candidate.remote_id, previous.model_dump_json())
+    fields = _SET_BY.get(key)
+    if fields is None:
+        fields = _SET_BY[key] = tuple(result_to_stackone(order, previous, now).body)
+        if len(_SET_BY) > 256:
+            _SET_BY.popitem(last=False)
+    return fields
 
 
 def _result(update: ResultUpdate, draft: _Draft) -> ResultValueWrite:

@@ -19,6 +19,7 @@ from providers.models import (
     Package,
     ProviderName,
     ResultUpdate,
+    Score,
 )
 from providers.stackone.mapping import order_from_stackone, result_to_stackone
 
@@ -185,3 +186,25 @@ def test_order_wrong_shape(_case: str, payload: dict[str, Any], result: dict[str
     with pytest.raises(ProviderBadResponseError) as raised:
         order_from_stackone("conn-stackone", payload, result)
     assert raised.value.provider is ProviderName.STACKONE
+
+
+def test_fields_an_earlier_result_set_and_this_one_leaves_out_are_sent_as_null() -> None:
+    order = make_order_for_clearing()
+    earlier = ResultUpdate(status=OrderStatus.COMPLETED, summary="first", score=Score(value=7, max=10),
+                           result_url="https://r.example/1")  # fmt: skip
+    now = ResultUpdate(status=OrderStatus.COMPLETED, result_url="https://r.example/2")
+    for _ in range(2):  # the second time the earlier result's fields are remembered: the same answer
+        prepared = result_to_stackone(order, now, NOW, earlier)
+        assert prepared.body["summary"] is None and prepared.body["score"] is None
+        assert prepared.body["result_url"] == "https://r.example/2"
+        assert sorted(w.field for w in prepared.warnings if w.code == "CLEARED") == ["score", "summary"]
+    # an earlier result that set nothing more clears nothing
+    assert "summary" not in result_to_stackone(order, now, NOW, now).body
+    # the candidate is part of the body: the same earlier result for an order with a candidate id
+    with_candidate = order.model_copy(update={"candidate": order.candidate.model_copy(update={"remote_id": "c-1"})})
+    assert result_to_stackone(with_candidate, now, NOW, earlier).body.get("candidate") == {"id": "c-1"}
+
+
+def make_order_for_clearing():  # type: ignore[no-untyped-def]
+    return AssessmentOrder(connection_id="c", provider=ProviderName.STACKONE, provider_order_id="o-1",
+                           status=OrderStatus.OPEN, candidate=Candidate())  # fmt: skip
