@@ -111,8 +111,9 @@ async def build_services(
         adapters[connection.id] = build_provider(connection, client)
     connections = {c.id: c for c in settings.connections}
     context = AppContext(
-        store=store, connections=connections, adapters=adapters, dispatch=Dispatch(policy=settings.delivery),
-        observer=metrics,
+        store=store, connections=connections, adapters=adapters, observer=metrics,
+        # PostgreSQL: other instances may queue results behind this one's leases (see Dispatch.shared)
+        dispatch=Dispatch(policy=settings.delivery, shared=not settings.database_url.startswith("sqlite")),
     )
     context.events = EventHub(store, create_bus(settings.database_url), settings.events, context.clock)
     await context.events.start()

@@ -65,9 +65,9 @@ def prepared_of(record: DeliveryRecord) -> PreparedWrite:
 
 async def attempt(ctx: AppContext, record: DeliveryRecord, order: AssessmentOrder | None = None) -> Attempted:
     """Send a claimed delivery once, in the slot reserved for it, and store the outcome; then wake
-    the deliverer when a result waits (a slot and the order are free: it may be due). The attempt is one span, linked
-    to the request that recorded the result. `order`: the stored order when the caller has just read
-    it (else it is read)."""
+    the deliverer when a result may wait (a slot and the order are free: it may be due). The attempt
+    is one span, linked to the request that recorded the result. `order`: the stored order when the
+    caller has just read it (else it is read)."""
     try:
         with attempt_span(record) as span:
             attempted = await Attempt(ctx, record, order).run()

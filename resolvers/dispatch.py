@@ -61,6 +61,9 @@ class Dispatch:
     # A result may be waiting for a slot or an order's lease that this instance holds: each attempt
     # that ends wakes the deliverer. Cleared by a pass that starts with nothing held (`idle`).
     waiting: bool = False
+    # The store is shared with other instances (PostgreSQL): they may queue results behind this one's
+    # leases without this one knowing, so every attempt that ends wakes the deliverer (SQLite has one).
+    shared: bool = False
 
     def queued(self) -> None:
         """A result was left waiting (no slot, or its order's lease is held): a pass now, and one after
@@ -70,7 +73,7 @@ class Dispatch:
 
     def attempt_ended(self) -> None:
         """An attempt gave back its slot and its order's lease: a pass when something may wait for them."""
-        if self.waiting:
+        if self.waiting or self.shared:
             self.wake()
 
     def idle(self) -> bool:

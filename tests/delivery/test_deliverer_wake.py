@@ -1,7 +1,8 @@
 """When the background deliverer is woken, on SQLite and PostgreSQL: a result left waiting (its
 order's lease held by an attempt in flight, or no slot free on the connection) is sent as soon as
-the attempt that held it ends; an attempt that nothing waits for wakes nobody (no pass, no read of
-the store per mutation). The poll interval here is 30 s: only a wake can send anything in time."""
+the attempt that held it ends; on SQLite (one instance) an attempt that nothing waits for wakes
+nobody (no pass, no read of the store per mutation). The poll interval here is 30 s: only a wake can
+send anything in time."""
 
 from __future__ import annotations
 
@@ -88,9 +89,14 @@ async def test_an_attempt_that_nothing_waits_for_wakes_no_pass(
     # when results are written and delivered in the call, one after another
     for n, order_id in enumerate((first, second, first)):
         assert (await _write(gql, order_id, f"r-{n}"))["state"] == "DELIVERED"
-    # then the deliverer was not woken for them: nothing waited
-    assert deliverer.passes == before
-    assert not services.context.dispatch.waiting
+    # then on SQLite (one instance) the deliverer was not woken for them: nothing waited. On PostgreSQL
+    # another instance may have queued a result behind these leases: each attempt that ends wakes it.
+    dispatch = services.context.dispatch
+    assert not dispatch.waiting
+    if dispatch.shared:
+        assert deliverer.passes > before
+    else:
+        assert deliverer.passes == before
 
 
 async def _two_stackone_orders(gql: GraphQLClient) -> tuple[str, str]:
