@@ -7,11 +7,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-import httpx
 import pytest
 from sqlalchemy import select
 
-from app import Services, build_services, create_app
+from app import Services, build_services
 from providers.models import DeliveryState, OrderRef
 from sandbox import Sandboxes
 from server.deliverer import Deliverer
@@ -41,12 +40,7 @@ async def dservices(store_url: str, sandboxes: Sandboxes) -> AsyncIterator[Servi
         await deliverer.stop()
         await built.aclose()
 
-
-@pytest.fixture
-async def dgql(dservices: Services) -> AsyncIterator[GraphQLClient]:
-    transport = httpx.ASGITransport(app=create_app(dservices))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http:
-        yield GraphQLClient(http)
+# (`dgql` from tests/delivery/conftest.py serves this module's `dservices`)
 
 
 async def _lease_until(services: Services, order_id: str) -> datetime | None:
