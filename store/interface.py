@@ -216,16 +216,6 @@ class Store(Protocol):
         count_total: bool = True,
     ) -> OrderPage: ...
 
-    async def record_result(
-        self, ref: OrderRef, result: AssessmentResult, request_body: dict[str, Any]
-    ) -> None:
-        """Insert a result with its delivery; `OrderNotFoundError` when the order is not stored."""
-
-    async def finish_delivery(
-        self, ref: OrderRef, result_id: str, delivery: Delivery, order: AssessmentOrder | None
-    ) -> None:
-        """Update a delivery and optionally replace the order, atomically; `LookupError` if no such result."""
-
     async def order_and_latest_result(
         self, ref: OrderRef
     ) -> tuple[Stored[AssessmentOrder] | None, Stored[AssessmentResult] | None]:

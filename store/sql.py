@@ -19,7 +19,6 @@ from sqlalchemy import (
     bindparam,
     event,
     func,
-    insert,
     or_,
     select,
     text,
@@ -27,11 +26,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from providers.errors import InvalidInputError, OrderNotFoundError
-from providers.models import AssessmentOrder, AssessmentResult, Delivery, OrderRef
+from providers.errors import InvalidInputError
+from providers.models import AssessmentOrder, AssessmentResult, OrderRef
 from store.cursors import decode_cursor, encode_cursor
 from store.decode import OrderDecodeCache, read_result, result_or_error
 from store.driver_sql import DriverStatements, prebuilt
@@ -47,7 +45,7 @@ from store.interface import (
     WebhookEvent,
 )
 from store.migrations import at_head, upgrade_to_head
-from store.outbox import OutboxStore, delivery_row
+from store.outbox import OutboxStore
 from store.queries import (
     PageShape,
     SortKey,
@@ -262,40 +260,6 @@ class SqlStore(OutboxStore, EventLogStore):
         return (page if last is None else page[max(len(page) - last, 0) :]), len(rows), summary
 
     # ----------------------------------------------------------------------- results
-
-    async def record_result(
-        self, ref: OrderRef, result: AssessmentResult, request_body: dict[str, Any]
-    ) -> None:
-        values = {
-            "id": result.id,
-            "order_id": ref.encode(),
-            "connection_id": ref.connection_id,
-            "created_at": result.submitted_at,
-            "idempotency_key": result.update.idempotency_key,
-            "request_body": json.dumps(request_body),
-            "data": result.model_dump_json(exclude={"delivery"}),
-            **delivery_row(result.delivery),
-        }
-        try:
-            async with self._tx() as conn:
-                await conn.execute(insert(results).values(**values))
-        except IntegrityError:
-            if ref not in await self.get_orders([ref]):
-                raise OrderNotFoundError("No such assessment order.") from None
-            raise
-
-    async def finish_delivery(
-        self, ref: OrderRef, result_id: str, delivery: Delivery, order: AssessmentOrder | None
-    ) -> None:
-        if order is not None and order.global_id != ref.encode():
-            raise ValueError("The order given does not match the result's order.")
-        where = and_(results.c.id == result_id, results.c.order_id == ref.encode())
-        async with self._tx() as conn:
-            done = await conn.execute(update(results).where(where).values(**delivery_row(delivery)))
-            if done.rowcount != 1:
-                raise LookupError(f"No result {result_id!r} for order {ref!r}.")
-            if order is not None:
-                await self._upsert_in(conn, order)
 
     async def latest_results(self, refs: Sequence[OrderRef]) -> dict[OrderRef, Stored[AssessmentResult]]:
         wanted = {ref.encode(): ref for ref in refs}

@@ -417,8 +417,8 @@ async def _hundred_orders_with_results(reads: Reads) -> list[AssessmentOrder]:
     newest = in_order(reads.orders)
     for n, global_id in enumerate(newest[::3]):
         ref = OrderRef.parse(global_id)
-        await reads.services.store.record_result(ref, _result(n), {})
-        await reads.services.store.record_result(ref, _result(1000 + n), {})
+        await reads.services.store.record_delivery(ref, _result(n), {}, {"body": {}}, None)
+        await reads.services.store.record_delivery(ref, _result(1000 + n), {}, {"body": {}}, None)
     return reads.orders
 
 

@@ -23,13 +23,14 @@ DELIVERED = Delivery(
 )
 
 
-async def test_record_result_stores_result_delivery_and_request(store: SqlStore) -> None:
+async def test_record_delivery_stores_result_delivery_and_request(store: SqlStore) -> None:
     # given a stored order
     order = make_order("o-1")
     await store.upsert_order(order)
     result = make_result("r-1", key="idem-1")
     # when its result is recorded
-    await store.record_result(ref_of(order), result, {"status": "COMPLETED", "score": 9.5})
+    body = {"status": "COMPLETED", "score": 9.5}
+    await store.record_delivery(ref_of(order), result, body, {"body": body}, None)
     # then it reads back whole, PENDING, with the request body kept for a retry
     assert await store.get_result("r-1") == result
     async with store.engine.connect() as conn:
@@ -38,42 +39,42 @@ async def test_record_result_stores_result_delivery_and_request(store: SqlStore)
     assert (row.idempotency_key, row.delivery_state, row.delivery_attempts) == ("idem-1", "PENDING", 0)
 
 
-async def test_record_result_for_an_unknown_order_is_not_found(store: SqlStore) -> None:
+async def test_recording_a_result_for_an_unknown_order_is_not_found(store: SqlStore) -> None:
     with pytest.raises(OrderNotFoundError):
-        await store.record_result(OrderRef("conn-a", "nope"), make_result("r-1"), {})
+        await store.record_delivery(OrderRef("conn-a", "nope"), make_result("r-1"), {}, {"body": {}}, None)
     assert await store.get_result("r-1") is None
 
 
-async def test_finish_delivery_updates_delivery_and_replaces_order(store: SqlStore) -> None:
+async def test_an_outcome_updates_the_delivery_and_replaces_the_order(store: SqlStore) -> None:
     # given an order with a PENDING result
     order = make_order("o-1")
     await store.upsert_order(order)
-    await store.record_result(ref_of(order), make_result("r-1"), {})
+    await store.record_delivery(ref_of(order), make_result("r-1"), {}, {"body": {}}, None)
     # when the delivery finishes with the merged order
     merged = order.model_copy(update={"status": OrderStatus.COMPLETED, "updated_at": at(1)})
-    await store.finish_delivery(ref_of(order), "r-1", DELIVERED, merged)
+    await store.finish_attempt(ref_of(order), "r-1", DELIVERED, merged, "A")
     # then both changed
     result = await store.get_result("r-1")
     assert result is not None and result.delivery == DELIVERED
     assert await store.get_orders([ref_of(order)]) == {ref_of(order): merged}
 
 
-async def test_finish_delivery_without_order_keeps_the_order(store: SqlStore) -> None:
+async def test_an_outcome_without_an_order_keeps_the_order(store: SqlStore) -> None:
     order = make_order("o-1")
     await store.upsert_order(order)
-    await store.record_result(ref_of(order), make_result("r-1"), {})
+    await store.record_delivery(ref_of(order), make_result("r-1"), {}, {"body": {}}, None)
     failed = Delivery(state=DeliveryState.FAILED, attempts=1, error_code="PROVIDER_UNAVAILABLE")
-    await store.finish_delivery(ref_of(order), "r-1", failed, None)
+    await store.finish_attempt(ref_of(order), "r-1", failed, None, "A")
     assert (await store.latest_results([ref_of(order)]))[ref_of(order)].delivery == failed
     assert await store.get_orders([ref_of(order)]) == {ref_of(order): order}
 
 
-async def test_finish_delivery_of_an_unknown_result_changes_nothing(store: SqlStore) -> None:
+async def test_an_outcome_of_an_unknown_result_changes_nothing(store: SqlStore) -> None:
     order = make_order("o-1")
     await store.upsert_order(order)
     merged = order.model_copy(update={"status": OrderStatus.COMPLETED})
     with pytest.raises(LookupError):
-        await store.finish_delivery(ref_of(order), "missing", DELIVERED, merged)
+        await store.finish_attempt(ref_of(order), "missing", DELIVERED, merged, "A")
     assert await store.get_orders([ref_of(order)]) == {ref_of(order): order}
 
 
@@ -83,10 +84,10 @@ async def test_latest_results_takes_the_newest_per_order_in_one_query(store: Sql
     a, b, c = make_order("o-a"), make_order("o-b"), make_order("o-c")
     for order in (a, b, c):
         await store.upsert_order(order)
-    await store.record_result(ref_of(a), make_result("a-new", at(5)), {})
-    await store.record_result(ref_of(a), make_result("a-old", at(1)), {})
-    await store.record_result(ref_of(b), make_result("b-first", at(2)), {})
-    await store.record_result(ref_of(b), make_result("b-second", at(2)), {})
+    await store.record_delivery(ref_of(a), make_result("a-new", at(5)), {}, {"body": {}}, None)
+    await store.record_delivery(ref_of(a), make_result("a-old", at(1)), {}, {"body": {}}, None)
+    await store.record_delivery(ref_of(b), make_result("b-first", at(2)), {}, {"body": {}}, None)
+    await store.record_delivery(ref_of(b), make_result("b-second", at(2)), {}, {"body": {}}, None)
     # when the latest results are read together
     before = store.query_count
     latest = await store.latest_results([ref_of(a), ref_of(b), ref_of(c)])
@@ -102,7 +103,8 @@ async def test_a_recorded_result_survives_closing_and_reopening(store_url: str) 
     await first.migrate()
     order = make_order("o-1")
     await first.upsert_order(order)
-    await first.record_result(ref_of(order), make_result("r-1"), {"status": "COMPLETED"})
+    body = {"status": "COMPLETED"}
+    await first.record_delivery(ref_of(order), make_result("r-1"), body, {"body": body}, None)
     await first.close()
     # when the store is opened again
     again = create_store(store_url)
