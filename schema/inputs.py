@@ -123,6 +123,7 @@ class _Converter:
 
     @staticmethod
     def _plan(cls: type, context: Any) -> tuple[dict[str, None], list[tuple[str, str, Any, bool]]]:
+        from strawberry.relay.types import GlobalID
         from strawberry.types.arguments import _is_leaf_type
 
         definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
@@ -134,7 +135,7 @@ class _Converter:
             type_ = field.resolve_type(type_definition=definition)
             inner = type_.of_type if isinstance(type_, StrawberryOptional) else type_
             inner = getattr(inner, "__strawberry_definition__", inner) if not has_object_definition(inner) else inner
-            plain = _is_leaf_type(inner, context.scalar_registry) and getattr(inner, "__name__", "") != "GlobalID"
+            plain = inner is not GlobalID and _is_leaf_type(inner, context.scalar_registry)
             fields.append((names.from_field(field), field.python_name, type_, plain))
         return unset, fields
 

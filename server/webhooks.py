@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 from resolvers.context import AppContext
 from resolvers.intake import IntakeOutcome, WebhookError, WebhookErrorCode, receive_webhook
 from server.metrics import Metrics
+from store.transactions import span
 
 log = logging.getLogger("gateway.webhooks")
 _tracer = trace.get_tracer("gateway.webhooks")
@@ -34,7 +35,7 @@ def webhook_routes(app_context: Callable[[], AppContext], metrics: Metrics | Non
     async def receive(request: Request) -> JSONResponse:
         connection_id = request.path_params["connection_id"]
         ctx = app_context()
-        with _tracer.start_as_current_span("webhook intake", attributes={"gateway.connection_id": connection_id}):
+        with span(_tracer, "webhook intake", attributes={"gateway.connection_id": connection_id}):
             try:
                 _check_request(ctx, connection_id, request)
                 raw_body = await _read_body(request)

@@ -175,10 +175,9 @@ class SqlStore(OutboxStore, EventLogStore):
             await self._upsert_in(conn, order)
             return
         row = order_row(order, datetime.now(UTC))
-        params = {f"b_{name}": value for name, value in row.items() if name not in ("created_at",)}
-        if order.created_at is not None:
-            params["b_created_at"] = row["created_at"]
-        stmt = self._built(_merge_with_created if order.created_at is not None else _merge_keeping_created)
+        created = order.created_at is not None  # (a missing one keeps the stored time, as the upsert does)
+        params = {f"b_{name}": value for name, value in row.items() if created or name != "created_at"}
+        stmt = self._built(_merge_with_created if created else _merge_keeping_created)
         if (await conn.execute(stmt, params)).rowcount == 1:
             self.decoded.keep(row["id"], row["data"], order)
         else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from opentelemetry import trace
@@ -23,6 +24,14 @@ def tracing_on() -> bool:
     """An OpenTelemetry SDK is configured (server/tracing.py). Off, no span is started at all: the API's
     non-recording spans still cost a context switch each, several per request."""
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+def span(tracer: trace.Tracer, name: str, **kwargs: Any) -> AbstractContextManager[trace.Span]:
+    """`tracer.start_as_current_span(name, **kwargs)` while tracing is on (`tracing_on`); otherwise
+    no span at all (the invalid span stands in)."""
+    if not tracing_on():
+        return contextlib.nullcontext(trace.INVALID_SPAN)
+    return tracer.start_as_current_span(name, **kwargs)
 S = TypeVar("S")
 
 
@@ -73,9 +82,10 @@ class Transactions:
         """A transaction. SQLite has one writer at a time: this process's writers take turns on one
         lock (and `advisory_lock` is not needed). On PostgreSQL `advisory_lock`, when given, is held
         until the transaction ends, so the transactions that take it commit in the order they took it.
-        `durable=False` (a SQLite file): the commit does not wait for the disk; it is synced right
-        after (store/sqlite_writes.py). PostgreSQL commits are always durable."""
-        with _tracer.start_as_current_span("store transaction") if tracing_on() else contextlib.nullcontext():
+        `durable=False` (a SQLite file): the commit does not wait for the disk; it is synced by the next
+        durable commit or within `SYNC_WITHIN` (store/sqlite_writes.py). PostgreSQL commits are always
+        durable."""
+        with span(_tracer, "store transaction"):
             if self.engine.dialect.name != "sqlite":
                 async with self.engine.begin() as conn:
                     if advisory_lock is not None and conn.dialect.name == "postgresql":
