@@ -182,6 +182,10 @@ class ConnectionGuard:
         """Just before a request leaves: not while paused, and only while fewer requests are out than
         the window allows (after a pause: the probe alone until its outcome is known). Waits up to
         `timeout` for the window; raises `HeldBack` when the request may not go."""
+        self._hold_while_paused()
+        if self.sending < min(self.window, self.limits.max_in_flight):  # the usual case: no wait, no timer
+            self.sending += 1
+            return
         try:
             async with asyncio.timeout(timeout):
                 while True:

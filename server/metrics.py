@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -46,11 +47,17 @@ class Metrics:
         self.sync_orders = Counter("gateway_kombo_sync_orders_total", "Orders read by Kombo sync runs.",
                                    ["connection"], registry=r)  # fmt: skip
         self._operations: set[str] = set()
+        # The labelled children of the per-request metrics, by label values: `labels()` validates and
+        # joins the values under a lock on every call; the label sets here are bounded (operations are
+        # capped at MAX_OPERATIONS, connections and states are configured or fixed).
+        self._requests: dict[tuple[str, ...], Any] = {}
+        self._calls: dict[tuple[str, ...], Any] = {}
+        self._transitions: dict[tuple[str, ...], Any] = {}
 
     # ------------------------------------------------------------------ events
 
     def graphql_request(self, operation: str | None, outcome: str, seconds: float) -> None:
-        self.graphql.labels(self._operation_label(operation), outcome).observe(seconds)
+        _child(self._requests, self.graphql, (self._operation_label(operation), outcome)).observe(seconds)
 
     def _operation_label(self, operation: str | None) -> str:
         name = (operation or "anonymous")[:64]
@@ -62,10 +69,10 @@ class Metrics:
         return name
 
     def provider_call(self, provider: str, connection: str, status: str, seconds: float) -> None:
-        self.provider_calls.labels(provider, connection, status).observe(seconds)
+        _child(self._calls, self.provider_calls, (provider, connection, status)).observe(seconds)
 
     def delivery_transition(self, connection_id: str, from_state: str, to_state: str) -> None:
-        self.transitions.labels(connection_id, from_state, to_state).inc()
+        _child(self._transitions, self.transitions, (connection_id, from_state, to_state)).inc()
 
     def sync_run(self, connection_id: str, outcome: str, orders: int) -> None:
         self.sync_runs.labels(connection_id, outcome).inc()
@@ -95,6 +102,14 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _child(children: dict[tuple[str, ...], Any], metric: Any, values: tuple[str, ...]) -> Any:
+    """`metric.labels(*values)`, looked up once per set of values."""
+    child = children.get(values)
+    if child is None:
+        child = children[values] = metric.labels(*values)
+    return child
 
 
 def metrics_endpoint(

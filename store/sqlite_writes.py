@@ -103,6 +103,17 @@ class SqliteWriter:
         else:
             self._sync_soon()
 
+    def idle_connection(self) -> Connection | None:
+        """The write connection while no transaction is open on it, for a read on the event loop's thread:
+        its page cache holds what this process wrote last, where another connection's cache is dropped
+        after every write and read again from the file. None before the first write or while a
+        transaction is open (its writes are not committed: a read there would see them)."""
+        conn = self._conn
+        if conn is None or conn.closed or conn.invalidated or conn.in_transaction():
+            return None
+        driver = conn.connection.driver_connection
+        return None if driver is None or driver.in_transaction else conn
+
     @property
     def unsynced(self) -> int:
         """Commits that returned but may not be on disk yet (outcome commits in their window)."""

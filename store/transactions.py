@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from opentelemetry import trace
-from sqlalchemy import Executable, text
+from sqlalchemy import Connection, Executable, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from store.driver_sql import DriverStatements, prebuilt
@@ -66,11 +66,25 @@ class Transactions:
         event loop's thread (an indexed read costs tens of microseconds, a hand-off to a driver thread
         several times that); elsewhere one of the async engine's."""
         if self.reader is not None:
+            idle = self._idle_writer()
+            if idle is not None:  # the write connection's cache is current; a reader's is not after a write
+                try:
+                    yield InlineConnection(idle, self.driver)  # type: ignore[misc]
+                finally:
+                    if idle.in_transaction():  # SQLAlchemy's own bookkeeping of a statement it ran
+                        idle.rollback()
+                return
             with self.reader.inline() as conn:
                 yield InlineConnection(conn, self.reader.driver)  # type: ignore[misc]  # what the read bodies use
             return
         async with self.engine.connect() as conn:
             yield conn
+
+    def _idle_writer(self) -> Connection | None:
+        """The SQLite write connection when no write transaction holds or waits for it (store/sqlite_writes.py)."""
+        if self.writer is None or (self._sqlite_lock is not None and self._sqlite_lock.locked()):
+            return None
+        return self.writer.idle_connection()
 
     def _on_disk(self) -> None:
         """Return once every commit so far is on disk (only a SQLite file's outcome commits can lag)."""

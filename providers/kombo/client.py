@@ -108,7 +108,7 @@ class KomboProvider:
         with provider_errors(self.name):
             response = await self._client.put(
                 f"/assessment/orders/{quote(order.provider_order_id, safe='')}/result",
-                params=prepared.params,
+                params=prepared.params or None,  # (an empty mapping would cost httpx a second URL parse)
                 content=json.dumps(prepared.body).encode(),
                 headers=headers,
             )

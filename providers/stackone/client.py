@@ -70,7 +70,7 @@ class StackOneProvider:
         with provider_errors(self.name):
             response = await self._client.patch(
                 _result_path(order.provider_order_id),
-                params=prepared.params,
+                params=prepared.params or None,  # (an empty mapping would cost httpx a second URL parse)
                 content=json.dumps(prepared.body).encode(),
                 headers=headers,
             )

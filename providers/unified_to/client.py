@@ -45,7 +45,7 @@ class UnifiedToProvider:
         with provider_errors(self.name):
             response = await self._client.put(
                 _order_path(self._tenant, order.provider_order_id),
-                params=prepared.params,
+                params=prepared.params or None,  # (an empty mapping would cost httpx a second URL parse)
                 content=json.dumps({**prepared.body, "connection_id": self._tenant}).encode(),
                 headers=self._headers(),
             )

@@ -176,12 +176,11 @@ async def test_recording_a_result_reads_no_more_rows_as_the_orders_history_grows
 
     async def steps_to_record(order: AssessmentOrder, result_id: str) -> int:
         assert store.writer is not None and store.reader is not None
-        async with store._read():  # (opens the loop's read connection)
+        async with store.writer.transaction():  # (opens the write connection, which the reads use while idle)
             pass
-        async with store.writer.transaction():  # (opens the write connection)
-            pass
-        steps = _vm_steps(store.writer._conn.connection.driver_connection,  # type: ignore[union-attr,arg-type]
-                          store.reader._inline.connection.driver_connection)  # type: ignore[union-attr,arg-type]  # fmt: skip
+        with store.reader.inline() as inline:  # (and the loop's read connection, used while it is not)
+            connections = [store.writer._conn, inline]
+        steps = _vm_steps(*(conn.connection.driver_connection for conn in connections))  # type: ignore[union-attr,arg-type]
         await store.order_and_latest_result(ref_of(order))
         result = make_result(result_id).model_copy(update={"delivery": Delivery(state=DeliveryState.PENDING, updated_at=T0)})
         claim = DeliveryClaim(holder="A", now=T0, lease_until=T0 + timedelta(seconds=30))
@@ -302,3 +301,45 @@ async def test_an_outcome_committed_without_the_sync_survives_a_process_crash(tm
         assert stored is not None and stored.result.delivery.state is DeliveryState.DELIVERED
     finally:
         await store.close()
+
+
+async def test_reads_between_writes_use_the_write_connection(file_store: tuple[SqlStore, Path]) -> None:
+    store, _ = file_store
+    assert store.writer is not None and store.reader is not None
+    # given an order just written
+    order = make_order("o-idle")
+    await store.upsert_order(order)
+    # when it is read while no write transaction is open
+    steps = _vm_steps(store.writer._conn.connection.driver_connection)  # type: ignore[union-attr,arg-type]
+    found, _ = await store.order_and_latest_result(ref_of(order))
+    # then the read ran on the write connection (its cache holds the pages just written), and the
+    # loop's read connection was never opened
+    assert found is not None and steps[0] > 0
+    assert store.reader._inline is None
+
+
+async def test_a_read_during_an_open_write_transaction_sees_only_committed_rows(
+    file_store: tuple[SqlStore, Path],
+) -> None:
+    store, _ = file_store
+    await store.upsert_order(make_order("o-committed"))
+    inside = make_order("o-uncommitted")
+    seen: list[object] = []
+    # given a write transaction with an order written and not yet committed, waiting on the loop
+    release = asyncio.Event()
+
+    async def writer() -> None:
+        async with store._tx() as conn:
+            await store._upsert_in(conn, inside)
+            await release.wait()
+
+    task = asyncio.create_task(writer())
+    await asyncio.sleep(0.05)
+    # when another task reads meanwhile
+    seen.append((await store.order_and_latest_result(ref_of(inside)))[0])
+    seen.append((await store.order_and_latest_result(ref_of(make_order("o-committed"))))[0])
+    release.set()
+    await task
+    # then it saw the committed order and not the open transaction's; after the commit it sees both
+    assert seen[0] is None and seen[1] is not None
+    assert (await store.order_and_latest_result(ref_of(inside)))[0] is not None
