@@ -32,6 +32,11 @@ _APPEND_LOCK = 7305182341  # pg_advisory_xact_lock key of event appends
 # RETURNING on both databases ("insertmanyvalues").
 _APPEND = prebuilt(insert(order_events).returning(order_events.c.seq))
 _LAST_SEQ = prebuilt(select(func.coalesce(func.max(order_events.c.seq), 0)))
+_FIRST_KEPT = select(order_events.c.seq).where(order_events.c.at >= bindparam("b_before"))
+_PRUNE = prebuilt(delete(order_events).where(order_events.c.seq < func.coalesce(
+    _FIRST_KEPT.order_by(order_events.c.seq).limit(1).scalar_subquery(),
+    select(func.max(order_events.c.seq)).scalar_subquery(),
+)))  # fmt: skip
 _LOCK_LOG = text(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})")
 _NOTIFY = select(func.pg_notify(NOTIFY_CHANNEL, bindparam("b_payload")))
 
@@ -91,8 +96,11 @@ class EventLogStore(Transactions):
             return int((await conn.execute(_LAST_SEQ)).scalar_one())
 
     async def prune_order_events(self, before: datetime) -> int:
+        """Delete the events older than `before`: every event before the first one at or after it in
+        `seq` order (found by walking the log from its oldest: the walk reads what is deleted), and never
+        the newest event, so the largest `seq` never goes down and no `seq` is given twice."""
         async with self._tx() as conn:
-            return int((await conn.execute(delete(order_events).where(order_events.c.at < before))).rowcount)
+            return int((await conn.execute(_PRUNE, {"b_before": before})).rowcount)
 
     async def event_cursor_key(self) -> bytes:
         if self._cursor_key is None:

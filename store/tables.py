@@ -161,7 +161,8 @@ persisted_documents = Table(
 )
 
 # The live-event log: one row per change of an order that subscribers are told about, kept for the
-# retention window. `seq` is the log's order (commit order: appends are serialised).
+# retention window. `seq` is the log's order (commit order: appends are serialised). Pruned by `seq`,
+# always keeping the newest event, so a new event's `seq` is larger than every earlier one (0012).
 order_events = Table(
     "order_events",
     metadata,
@@ -172,8 +173,6 @@ order_events = Table(
     Column("provider", Text, nullable=False),
     Column("status", Text, nullable=False),
     Column("at", UtcDateTime, nullable=False),
-    Index("ix_order_events_at", "at"),
-    sqlite_autoincrement=True,  # never reuse a seq after pruning: cursors stay valid
 )
 
 # One row: the key that makes event cursors opaque (shared by every instance on the store).

@@ -110,15 +110,31 @@ async def test_expired_and_forged_cursors_are_refused(store: SqlStore, hub: Even
 
 
 async def test_pruning_keeps_the_sequence_moving_forward(store: SqlStore, hub: EventHub) -> None:
-    # given an event, pruned away by retention
-    made = await orders(store, 2)
-    await emit(store, hub, OrderEventKind.ORDER_RECEIVED, made[:1], hub.clock())
+    # given three events, all past the retention
+    made = await orders(store, 4)
+    await emit(store, hub, OrderEventKind.ORDER_RECEIVED, made[:3], hub.clock())
     before = await store.last_order_event_seq()
-    assert await store.prune_order_events(hub.clock() + timedelta(seconds=1)) == 1
+    # when they are pruned, then all but the newest go
+    assert await store.prune_order_events(hub.clock() + timedelta(seconds=1)) == 2
+    assert [e.seq for e in await store.order_events_after(0, None)] == [before]
+    # and a pruning with nothing older than the newest deletes nothing
+    assert await store.prune_order_events(hub.clock() + timedelta(seconds=1)) == 0
     # when another is appended, then its seq is larger (a cursor never points at a reused seq)
-    await emit(store, hub, OrderEventKind.ORDER_RECEIVED, made[1:], hub.clock())
-    [appended] = await store.order_events_after(0, None)
-    assert appended.seq > before
+    await emit(store, hub, OrderEventKind.ORDER_RECEIVED, made[3:], hub.clock())
+    assert [e.seq for e in await store.order_events_after(before, None)] == [before + 1]
+
+
+async def test_pruning_stops_at_the_first_event_within_the_retention(store: SqlStore, hub: EventHub) -> None:
+    # given two old events, two recent ones, and a late one stamped older than the recent ones
+    made = await orders(store, 5)
+    start = hub.clock()
+    for i, minutes_ago in enumerate((120, 90, 10, 5, 60)):
+        await emit(store, hub, OrderEventKind.ORDER_RECEIVED, made[i:i + 1], start - timedelta(minutes=minutes_ago))
+    events = await store.order_events_after(0, None)
+    # when what is older than 30 minutes is pruned
+    assert await store.prune_order_events(start - timedelta(minutes=30)) == 2
+    # then the log starts at the first recent event; what came after it is kept, whatever its time
+    assert [e.seq for e in await store.order_events_after(0, None)] == [e.seq for e in events[2:]]
 
 
 def test_the_bus_follows_the_database() -> None:
