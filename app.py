@@ -238,11 +238,11 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     view = GraphQLView(schema, lambda: holder["services"].context, edge, explorer.page)
     live = Subscriptions(schema, edge, lambda: holder["services"].context, edge_settings.events, coded_error)
     view.live = live
-    routes = [
+    routes = [  # (Starlette tries them in order: the busiest first)
+        Route("/graphql", view, methods=["GET", "POST"]),
         Route("/", lambda request: RedirectResponse("/graphql")),
         Route("/health", health),
         Route("/ready", ready_route(lambda: holder["services"].context)),
-        Route("/graphql", view, methods=["GET", "POST"]),
         Route("/metrics", metrics_endpoint(metrics, edge_settings.metrics, lambda: holder["services"].context)),
         *(explorer.routes() if edge.graphiql else []),
         WebSocketRoute("/graphql", websocket_endpoint(lambda: live, view.admit_payload)),

@@ -93,7 +93,7 @@ class Dispatch:
     def claim(self, now: datetime, connections: list[Connection]) -> DeliveryClaim:
         """A claim that outlives the slowest of these connections' calls by the lease margin (each
         attempt extends its own lease just before sending, and while the call runs)."""
-        limits = [limits_for(c) for c in connections]
+        limits = [self.guard(c).limits for c in connections]  # (the guard's: built once per connection)
         longest = max((limit.call for limit in limits), default=0.0)
         quarantine = max((limit.quarantine for limit in limits), default=0.0)
         lease = timedelta(seconds=longest + self.policy.lease_margin_seconds)

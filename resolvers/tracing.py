@@ -23,7 +23,7 @@ _propagator = TraceContextTextMapPropagator()
 
 def with_trace_context(prepared: dict[str, Any]) -> dict[str, Any]:
     """The prepared write with the current W3C `traceparent`, when a sampled span is active."""
-    if not trace.get_current_span().get_span_context().is_valid:
+    if not tracing_on() or not trace.get_current_span().get_span_context().is_valid:
         return prepared
     carrier: dict[str, str] = {}
     _propagator.inject(carrier)

@@ -64,16 +64,21 @@ class EventLogStore(Transactions):
             return False
         return True
 
-    async def _append_in(self, conn: AsyncConnection, events: Sequence[OrderEvent]) -> list[OrderEvent]:
+    async def _append_in(
+        self, conn: AsyncConnection, events: Sequence[OrderEvent], *, numbered: bool = True
+    ) -> list[OrderEvent]:
         """Append within the caller's write transaction, as its last step: the events commit (and
         listeners hear of them) with the change they announce, or not at all. Returned with their
-        `seq`: the log's lock is held, so the one insert's numbers are consecutive, in the events' order."""
+        `seq` (`numbered`; otherwise nothing is returned): the log's lock is held, so the one insert's
+        numbers are consecutive, in the events' order."""
         if not events:
             return []
         await _lock_log(conn)
         rows = (await conn.execute(_APPEND, [_event_row(e) for e in events])).all()  # one multi-row INSERT
         seqs = sorted(int(row.seq) for row in rows)  # RETURNING's row order is not promised
         await _notify(conn, seqs[-1])
+        if not numbered:
+            return []
         return [event.model_copy(update={"seq": seq}) for event, seq in zip(events, seqs, strict=True)]
 
     async def order_events_after(
@@ -122,9 +127,8 @@ async def _notify(conn: AsyncConnection, seq: int) -> None:
 
 
 def _event_row(event: OrderEvent) -> dict[str, object]:
-    values = event.model_dump(mode="python", exclude={"seq"})
-    values["kind"], values["provider"], values["status"] = event.kind.value, event.provider.value, event.status.value
-    return values
+    return {"kind": event.kind.value, "order_id": event.order_id, "connection_id": event.connection_id,
+            "provider": event.provider.value, "status": event.status.value, "at": event.at}  # fmt: skip
 
 
 # --------------------------------------------------------------------------- cursors

@@ -170,3 +170,29 @@ async def test_the_reads_worker_threads_share_the_compiled_forms(
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(read, range(400))) == [[]] * 400
     assert len(store.driver._compiled) <= 4
+
+
+def test_sqlite_timestamps_are_the_text_sqlalchemy_writes_and_read_back_as_utc() -> None:
+    from datetime import timezone
+
+    from sqlalchemy import DateTime
+    from sqlalchemy.dialects import sqlite
+
+    from store.tables import UtcDateTime
+
+    dialect = sqlite.dialect()
+    ours, theirs = UtcDateTime()._cached_bind_processor(dialect), DateTime()._cached_bind_processor(dialect)
+    read = UtcDateTime()._cached_result_processor(dialect, None)
+    assert ours is not None and theirs is not None and read is not None
+    for value in (T0, datetime(1, 1, 1), datetime(999, 12, 31, 23, 59, 59), datetime(2026, 1, 1, 0, 0, 0, 5, UTC),
+                  datetime(2026, 1, 1, 3, tzinfo=timezone(timedelta(hours=5)))):  # fmt: skip
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        # written as SQLAlchemy's own SQLite DATETIME text of the UTC time (same width: sorts in time order)
+        assert ours(value) == theirs(utc.replace(tzinfo=None))
+        # read back aware, in UTC
+        assert read(ours(value)) == utc and read(ours(value)).tzinfo is UTC
+    # text in the other forms SQLite may hold (shorter, an offset) still reads as its UTC time
+    assert read("2026-11-01 10:00:00") == datetime(2026, 11, 1, 10, tzinfo=UTC)
+    assert read("2026-11-01") == datetime(2026, 11, 1, tzinfo=UTC)
+    assert read("2026-11-01T12:00:00+02:00") == datetime(2026, 11, 1, 10, tzinfo=UTC)
+    assert ours(None) is None and read(None) is None
