@@ -182,23 +182,22 @@ class ConnectionGuard:
         """Just before a request leaves: not while paused, and only while fewer requests are out than
         the window allows (after a pause: the probe alone until its outcome is known). Waits up to
         `timeout` for the window; raises `HeldBack` when the request may not go."""
-        self._hold_while_paused()
-        if self.sending < min(self.window, self.limits.max_in_flight):  # the usual case: no wait, no timer
-            self.sending += 1
-            return
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    self._hold_while_paused()
-                    if self.sending < min(self.window, self.limits.max_in_flight):
-                        break
-                    await self._changed.wait()
-        except TimeoutError:
-            raise HeldBack(
-                f"{self.provider.value} is recovering from a 429; the write waits for the slow start.",
-                provider=self.provider,
-            ) from None  # fmt: skip
+        if not self._may_send():  # (the usual case goes at once: no wait, no timer)
+            try:
+                async with asyncio.timeout(timeout):
+                    while not self._may_send():
+                        await self._changed.wait()
+            except TimeoutError:
+                raise HeldBack(
+                    f"{self.provider.value} is recovering from a 429; the write waits for the slow start.",
+                    provider=self.provider,
+                ) from None  # fmt: skip
         self.sending += 1
+
+    def _may_send(self) -> bool:
+        """Fewer requests out than the window allows; `HeldBack` while paused."""
+        self._hold_while_paused()
+        return self.sending < min(self.window, self.limits.max_in_flight)
 
     def _hold_while_paused(self) -> None:
         wait = self.paused_until - self.clock()

@@ -50,7 +50,8 @@ class EventLogStore(Transactions):
         if not events:
             return []
         async with self._tx() as conn:
-            return await self._append_in(conn, events)
+            seqs = await self._append_in(conn, events)
+        return [event.model_copy(update={"seq": seq}) for event, seq in zip(events, seqs, strict=True)]
 
     async def append_after_change(self, events: Sequence[OrderEvent]) -> bool:
         """Append once the change they announce is committed: a failure now loses these events, never
@@ -64,22 +65,17 @@ class EventLogStore(Transactions):
             return False
         return True
 
-    async def _append_in(
-        self, conn: AsyncConnection, events: Sequence[OrderEvent], *, numbered: bool = True
-    ) -> list[OrderEvent]:
+    async def _append_in(self, conn: AsyncConnection, events: Sequence[OrderEvent]) -> list[int]:
         """Append within the caller's write transaction, as its last step: the events commit (and
-        listeners hear of them) with the change they announce, or not at all. Returned with their
-        `seq` (`numbered`; otherwise nothing is returned): the log's lock is held, so the one insert's
-        numbers are consecutive, in the events' order."""
+        listeners hear of them) with the change they announce, or not at all. Their `seq`s, in the
+        events' order: the log's lock is held, so the one insert's numbers are consecutive."""
         if not events:
             return []
         await _lock_log(conn)
         rows = (await conn.execute(_APPEND, [_event_row(e) for e in events])).all()  # one multi-row INSERT
         seqs = sorted(int(row.seq) for row in rows)  # RETURNING's row order is not promised
         await _notify(conn, seqs[-1])
-        if not numbered:
-            return []
-        return [event.model_copy(update={"seq": seq}) for event, seq in zip(events, seqs, strict=True)]
+        return seqs
 
     async def order_events_after(
         self, after: int, connection_ids: Sequence[str] | None, *, until: int | None = None, limit: int = 500

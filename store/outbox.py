@@ -113,7 +113,7 @@ class OutboxStore(LeaseStore):
         raise NotImplementedError
 
     # store/events.py: append live events within a write transaction
-    _append_in: Callable[..., Awaitable[list[OrderEvent]]]  # (conn, events, *, numbered)
+    _append_in: Callable[[AsyncConnection, Sequence[OrderEvent]], Awaitable[list[int]]]
     append_after_change: Callable[[Sequence[OrderEvent]], Awaitable[bool]]
 
     # ----------------------------------------------------------------------- record
@@ -145,7 +145,7 @@ class OutboxStore(LeaseStore):
                     conn, oid, result.id, claim, superseded=True, counted=counted, fresh=conn.dialect.name == "sqlite"
                 )
                 if conn.dialect.name == "sqlite":  # one writer: the events cost no wait inside it
-                    await self._append_in(conn, events, numbered=False)
+                    await self._append_in(conn, events)
                     events = ()
         except IntegrityError:
             key = result.update.idempotency_key
@@ -316,7 +316,7 @@ class OutboxStore(LeaseStore):
             done = await conn.execute(self._built(_finish_stmt), params)
             if done.rowcount != 1:
                 raise LookupError(f"No result {result_id!r} for order {ref!r}.")
-            await self._append_in(conn, events, numbered=False)
+            await self._append_in(conn, events)
         return delivery
 
     async def _release_held(

@@ -213,7 +213,7 @@ async def _delivered(store: SqlStore, order: AssessmentOrder, result_id: str, to
     assert stored.state is DeliveryState.DELIVERED
 
 
-async def test_an_attempts_outcome_does_not_wait_for_the_disk_and_is_synced_right_after(
+async def test_an_attempts_outcome_does_not_wait_for_the_disk_and_is_synced_within_its_window(
     file_store: tuple[SqlStore, Path],
 ) -> None:
     store, _ = file_store
