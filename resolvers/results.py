@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -71,7 +72,9 @@ async def update_assessment_result(
     recorded = order_events(ctx.events, OrderEventKind.RESULT_RECORDED, [order], now)  # committed with the result
     try:
         # The attempt starts at once: the send is begun in the recording transaction (one commit less).
-        leased = await ctx.store.record_delivery(ref, result, body, prepared_json, claim, recorded, begin_send=True)
+        leased = await ctx.store.record_delivery(
+            ref, result, body, prepared_json, claim, recorded, begin_send=True, durable=False
+        )
     except IdempotencyKeyTaken:  # the same key arrived at the same moment (here or on another instance)
         taken = True
     finally:
@@ -93,7 +96,22 @@ async def update_assessment_result(
         ref=ref, result=counted, prepared=prepared_json, request_body=body, claimed_by=ctx.dispatch.instance_id,
         token=leased, begun=True,
     )
-    return _written(await deliver_within_deadline(ctx, order, record))
+    return _written(await _answered_on_disk(ctx, deliver_within_deadline(ctx, order, record)))
+
+
+async def _answered_on_disk(ctx: AppContext, attempt: Awaitable[DeliveryView]) -> DeliveryView:
+    """The attempt's view once what the answer promises is on disk. The result was recorded without
+    waiting for the disk (`durable=False`): a delivered result may be answered at once (the provider
+    has it; the store syncs it within its window). Any other answer (waiting, retrying, failed, an
+    error) says the result is kept here to be sent, so the store is synced before it leaves."""
+    try:
+        view = await attempt
+    except BaseException:
+        await ctx.store.on_disk()
+        raise
+    if view.result.delivery.state is not DeliveryState.DELIVERED:
+        await ctx.store.on_disk()
+    return view
 
 
 def _with_key(update: ResultUpdate, header_key: str | None) -> ResultUpdate:

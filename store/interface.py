@@ -261,6 +261,7 @@ class Store(Protocol):
         events: Sequence[OrderEvent] = (),
         *,
         begin_send: bool = False,
+        durable: bool = True,
     ) -> int | None:
         """Insert a result (its delivery PENDING or queued) in one transaction that also marks older
         undelivered, unclaimed results of the order SUPERSEDED, given `claim`, leases the order, and
@@ -268,7 +269,16 @@ class Store(Protocol):
         after, so when the lease is taken it is also what `begin_send` makes it (a request out, the
         send counted: the stored delivery has `sends` + 1), in the same transaction.
         The lease's fencing token when it was taken, else None. `IdempotencyKeyTaken` when the key is
-        already used."""
+        already used.
+
+        `durable=False` (with `begin_send`; a SQLite file): when the lease is taken and no older result
+        was replaced, the commit returns without waiting for the disk (synced within `SYNC_WITHIN` or by
+        the next durable commit, store/sqlite_writes.py). The caller then calls `on_disk()` before it
+        answers anything but a delivered outcome. Otherwise, and on PostgreSQL, it is durable."""
+
+    async def on_disk(self) -> None:
+        """Return once every commit made so far is on disk. Only SQLite commits can lag (an attempt's
+        outcome, a result recorded with `durable=False`); PostgreSQL's are durable at once."""
 
     async def find_by_idempotency_key(self, ref: OrderRef, key: str) -> DeliveryRecord | None: ...
 

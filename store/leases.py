@@ -220,13 +220,15 @@ class LeaseStore(Transactions):
 
     async def _supersede(
         self, conn: AsyncConnection, oid: str, newest_id: str, now: datetime, *, skip_locked: bool = False
-    ) -> None:
+    ) -> int:
         """Other results of the order that are still waiting (not claimed) are not sent: the newest
-        replaces them."""
+        replaces them. How many it replaced."""
         stmt = self._built(_waiting_skip_locked if skip_locked else _waiting_locked)
-        for row in (await conn.execute(stmt, {"b_oid": oid, "b_newest_id": newest_id, "b_now": now})).all():
+        rows = (await conn.execute(stmt, {"b_oid": oid, "b_newest_id": newest_id, "b_now": now})).all()
+        for row in rows:
             gone = superseded(Delivery.model_validate_json(row.delivery), now)
             await conn.execute(self._built(result_by_seq), {"b_seq": row.seq, **delivery_row(gone)})
+        return len(rows)
 
     async def _quarantine_abandoned(self, conn: AsyncConnection, oid: str, claim: DeliveryClaim) -> bool:
         """A lease that expired while its request was out (crash, stall): the outcome is unknown, so

@@ -128,6 +128,7 @@ class OutboxStore(LeaseStore):
         events: Sequence[OrderEvent] = (),
         *,
         begin_send: bool = False,
+        durable: bool = True,
     ) -> int | None:
         oid = ref.encode()
         counted = result.delivery.send_counted() if begin_send else None
@@ -138,15 +139,20 @@ class OutboxStore(LeaseStore):
             "data": result.model_dump_json(exclude={"delivery"}), **delivery_row(result.delivery),
         }  # fmt: skip
         try:
-            async with self._tx() as conn:
+            async with self._tx(durable=durable) as conn:
                 await conn.execute(_INSERT_RESULT, values)
-                await self._supersede(conn, oid, result.id, result.submitted_at)
+                replaced = await self._supersede(conn, oid, result.id, result.submitted_at)
                 token = None if claim is None else await self._lease(
                     conn, oid, result.id, claim, superseded=True, counted=counted, fresh=conn.dialect.name == "sqlite"
                 )
                 if conn.dialect.name == "sqlite":  # one writer: the events cost no wait inside it
                     await self._append_in(conn, events)
                     events = ()
+            if not durable and (replaced or token is None or not begin_send):
+                # Only a result whose request leaves now may wait for the disk (the caller syncs before
+                # any answer but "delivered"). One that replaced older waiting results is on disk before
+                # it is sent: a power loss must never bring an older result back after a newer one.
+                self._on_disk()
         except IntegrityError:
             key = result.update.idempotency_key
             if key is not None and await self.find_by_idempotency_key(ref, key) is not None:

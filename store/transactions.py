@@ -87,9 +87,13 @@ class Transactions:
         return self.writer.idle_connection()
 
     def _on_disk(self) -> None:
-        """Return once every commit so far is on disk (only a SQLite file's outcome commits can lag)."""
+        """Return once every commit so far is on disk (only a SQLite file's commits made with
+        `durable=False` can lag)."""
         if self.writer is not None:
             self.writer.sync()
+
+    async def on_disk(self) -> None:
+        self._on_disk()
 
     @contextlib.asynccontextmanager
     async def _tx(self, advisory_lock: int | None = None, *, durable: bool = True) -> AsyncIterator[AsyncConnection]:

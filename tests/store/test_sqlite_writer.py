@@ -199,10 +199,13 @@ def _outcome_claim(at: float = 0) -> DeliveryClaim:
     return DeliveryClaim(holder="A", now=now, lease_until=now + timedelta(seconds=30))
 
 
-async def _sent(store: SqlStore, order: AssessmentOrder, result_id: str) -> int:
-    """A result recorded with its send begun (a durable commit); its lease token."""
+async def _sent(store: SqlStore, order: AssessmentOrder, result_id: str, *, durable: bool = True) -> int:
+    """A result recorded with its send begun (a durable commit unless `durable=False`, as a mutation
+    records it); its lease token."""
     pending = make_result(result_id).model_copy(update={"delivery": Delivery(state=DeliveryState.PENDING, updated_at=T0)})
-    token = await store.record_delivery(ref_of(order), pending, {}, {"body": {}}, _outcome_claim(), begin_send=True)
+    token = await store.record_delivery(
+        ref_of(order), pending, {}, {"body": {}}, _outcome_claim(), begin_send=True, durable=durable
+    )
     assert token is not None
     return token
 
@@ -278,7 +281,7 @@ async def main():
     await store.migrate()
     order = make_order("o-crash")
     await store.upsert_order(order)
-    await t._delivered(store, order, "r-1", await t._sent(store, order, "r-1"))
+    await t._delivered(store, order, "r-1", await t._sent(store, order, "r-1", durable=False))
     print(store.writer.unsynced, flush=True)
     os.kill(os.getpid(), signal.SIGKILL)  # no close, no sync: the process is gone
 
@@ -286,15 +289,16 @@ asyncio.run(main())
 """
 
 
-async def test_an_outcome_committed_without_the_sync_survives_a_process_crash(tmp_path: Path) -> None:
+async def test_a_record_and_an_outcome_committed_without_the_sync_survive_a_process_crash(tmp_path: Path) -> None:
     path = str(tmp_path / "crash.db")
     root = str(Path(__file__).resolve().parents[2])
     script = _CRASH_AFTER_OUTCOME.format(root=root, path=path)
-    # given a process killed (SIGKILL) right after an outcome commit, before anything synced it
+    # given a process killed (SIGKILL) right after a result was recorded as a mutation records it and
+    # its outcome was committed, before anything synced either
     child = await asyncio.create_subprocess_exec(sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE, cwd=root)
     out, _ = await child.communicate()
-    assert child.returncode == -9 and out.decode().strip() == "1", out
-    # when the store is opened again, the outcome is there (the log was in the system's cache)
+    assert child.returncode == -9 and out.decode().strip() == "2", out
+    # when the store is opened again, both are there (the log was in the system's cache)
     store = create_store(f"sqlite+aiosqlite:///{path}")
     try:
         stored = await store.get_delivery("r-1", T0)
