@@ -10,15 +10,17 @@ on disk (a commit that returned is on disk, as with `synchronous=FULL`).
 
 The connection runs `synchronous=NORMAL` and the sync is ours: after COMMIT, an `fdatasync` of the
 `-wal` file, which is exactly the sync FULL adds after each commit in WAL mode (NORMAL and FULL sync
-the same way around checkpoints). That lets one kind of transaction skip it:
-`transaction(durable=False)`, used for the outcome of a delivery attempt, returns at COMMIT, and the
-caller is answered without waiting for the disk. The log is synced by the next durable commit (the
-sync covers the whole file, so every frame written before it), or by `sync()` at most `SYNC_WITHIN`
-seconds after the commit, whichever comes first. A process crash loses nothing of such a commit (the
-log is in the operating system's cache, and SQLite recovers it on open); a power loss or an
-operating-system crash can lose the outcomes of that window. Reads of the live-event log sync first
-(`sync()`), so no event is announced that a power loss could take back (docs/operations.md, "What a
-crash can lose").
+the same way around checkpoints). That lets some transactions skip it: `transaction(durable=False)`,
+used for a mutation's result (recorded with its send begun) and for the outcome of a delivery attempt,
+returns at COMMIT, without waiting for the disk. The log is synced by the next durable commit (the
+sync covers the whole file, so every frame written before it), by `sync()` when a caller needs it on
+disk now, or at most `SYNC_WITHIN` seconds after the commit by a thread of its own (the loop goes on
+serving meanwhile), whichever comes first. A process crash loses nothing of such a commit (the log is
+in the operating system's cache, and SQLite recovers it on open); a power loss or an operating-system
+crash can lose the commits of that window. Callers sync before they promise anything that rests on
+such a commit: a mutation answers "delivered" without waiting (the provider has the result), any other
+answer only once synced; reads of the live-event log sync first, so no event is announced that a power
+loss could take back (docs/operations.md, "What a crash can lose").
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ import contextlib
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Engine, Executable, create_engine, event
@@ -85,7 +89,9 @@ class SqliteWriter:
         self._wal: str | None = None  # the write-ahead log's path, once connected in WAL mode
         self._commits = 0  # commits so far; the first `_synced` of them are on disk
         self._synced = 0
+        self._synced_lock = threading.Lock()  # (`_synced` moves on the loop's thread and the sync thread)
         self._timer: asyncio.TimerHandle | None = None
+        self._sync_thread: ThreadPoolExecutor | None = None  # the window's syncs, off the loop's thread
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, durable: bool = True) -> AsyncIterator[InlineConnection]:
@@ -124,11 +130,16 @@ class SqliteWriter:
             self._timer = asyncio.get_running_loop().call_later(SYNC_WITHIN, self._sync_later)
 
     def _sync_later(self) -> None:
+        """The window's sync, on a thread of its own: the loop goes on serving while the disk works
+        (`fdatasync` holds no lock of the loop's and releases the GIL)."""
         self._timer = None
-        try:
-            self.sync()
-        except OSError:  # logged; the next durable commit or sync() tries again
-            pass
+        if self._sync_thread is None:
+            self._sync_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-sync")
+        self._sync_thread.submit(self._sync_to, self._commits, self._wal)
+
+    def _sync_to(self, target: int, wal: str | None) -> None:
+        with contextlib.suppress(OSError):  # logged; the next durable commit or sync() tries again
+            self._synced_to(target, wal)
 
     def _sync_is_ours(self, dbapi_connection: Any, _record: Any) -> None:
         """WAL + NORMAL: COMMIT writes the log without syncing it, and `sync()` syncs it (FULL's one extra
@@ -144,15 +155,18 @@ class SqliteWriter:
     def sync(self) -> None:
         """Return once every commit made so far is on disk: sync the write-ahead log now unless a
         durable commit already did (an `fdatasync` of the `-wal` file, what FULL does after a commit)."""
-        target = self._commits
+        self._synced_to(self._commits, self._wal)
+
+    def _synced_to(self, target: int, wal: str | None) -> None:
         if self._synced >= target:
             return
         try:
-            _fdatasync(self._wal)
+            _fdatasync(wal)
         except OSError:
             log.exception("syncing the SQLite write-ahead log failed")
             raise
-        self._synced = max(self._synced, target)
+        with self._synced_lock:
+            self._synced = max(self._synced, target)
 
     async def _begin_immediate(self, driver: sqlite3.Connection) -> None:
         """Take the write lock; while another process holds it, try again every few milliseconds
@@ -177,6 +191,9 @@ class SqliteWriter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._sync_thread is not None:
+            self._sync_thread.shutdown(wait=True)  # a sync under way ends before the connection closes
+            self._sync_thread = None
         with contextlib.suppress(OSError):  # (logged)
             self.sync()
         if self._conn is not None:
