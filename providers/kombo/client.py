@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from urllib.parse import quote
@@ -90,8 +89,11 @@ class KomboProvider:
     name = ProviderName.KOMBO
 
     def __init__(self, connection: Connection, client: httpx.AsyncClient) -> None:
+        """`client` is the connection's own: the headers every request carries are set on it once."""
         self.connection = connection
         self._client = client
+        if connection.integration_id:
+            client.headers.update(_headers(connection))
 
     def prepare_result(
         self,
@@ -104,13 +106,12 @@ class KomboProvider:
 
     async def send_result(self, order: AssessmentOrder, prepared: PreparedWrite) -> WriteOutcome:
         """PUT the result; Kombo's interaction warnings come back in `provider_warnings`."""
-        headers = {**self._headers(), "Content-Type": "application/json"}
+        self._require_integration()
         with provider_errors(self.name):
             response = await self._client.put(
                 f"/assessment/orders/{quote(order.provider_order_id, safe='')}/result",
                 params=prepared.params or None,  # (an empty mapping would cost httpx a second URL parse)
-                content=json.dumps(prepared.body).encode(),
-                headers=headers,
+                json=prepared.body,  # (Content-Type: application/json)
             )
             self._raise_for_status(response)
             answer = parse_payload(KomboWriteResponse, response.content, provider=self.name)
@@ -136,24 +137,30 @@ class KomboProvider:
         """One page of `GET /assessment/orders` and the next cursor (None at the end)."""
         params = _list_params(cursor, page_size, statuses, created_after, ids)
         with provider_errors(self.name):
-            response = await self._client.get("/assessment/orders", params=params, headers=self._headers())
+            self._require_integration()
+            response = await self._client.get("/assessment/orders", params=params)
             self._raise_for_status(response)
             page = parse_payload(KomboOrdersPage, response.content, provider=self.name)
         orders = [order_from_kombo(self.connection.id, item) for item in page.data.results]
         return orders, page.data.next or None
 
-    def _headers(self) -> dict[str, str]:
+    def _require_integration(self) -> None:
+        """Every request names the integration (its headers are on the client, `__init__`)."""
         if not self.connection.integration_id:
             raise ProviderAuthError("The Kombo connection has no integration_id configured.", provider=self.name)
-        return {
-            "Authorization": f"Bearer {self.connection.api_key}",
-            "X-Integration-Id": self.connection.integration_id,
-            "Accept": "application/json",
-        }
 
     def _raise_for_status(self, response: httpx.Response) -> None:
         if response.is_error:
             raise_for_provider(response, self.name, classify=classify, provider_code=error_code(response))
+
+
+def _headers(connection: Connection) -> dict[str, str]:
+    """What every request of a connection carries: the API key and the integration."""
+    return {
+        "Authorization": f"Bearer {connection.api_key}",
+        "X-Integration-Id": connection.integration_id or "",
+        "Accept": "application/json",
+    }
 
 
 def _list_params(

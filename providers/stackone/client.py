@@ -52,8 +52,11 @@ class StackOneProvider:
     name = ProviderName.STACKONE
 
     def __init__(self, connection: Connection, client: httpx.AsyncClient) -> None:
+        """`client` is the connection's own: the headers every request carries are set on it once."""
         self.connection = connection
         self._client = client
+        if connection.account_id:
+            client.headers.update(_headers(connection))
 
     def prepare_result(
         self,
@@ -66,13 +69,12 @@ class StackOneProvider:
 
     async def send_result(self, order: AssessmentOrder, prepared: PreparedWrite) -> WriteOutcome:
         """PATCH the result; the answer is `{statusCode, message, timestamp}`."""
-        headers = self._headers()
+        self._require_account()
         with provider_errors(self.name):
             response = await self._client.patch(
                 _result_path(order.provider_order_id),
                 params=prepared.params or None,  # (an empty mapping would cost httpx a second URL parse)
-                content=json.dumps(prepared.body).encode(),
-                headers=headers,
+                json=prepared.body,  # (Content-Type: application/json)
             )
             raise_for_provider(response, self.name, classify=classify)
             answer = parse_payload(UpdateResult, response.content, provider=self.name)
@@ -96,27 +98,17 @@ class StackOneProvider:
     async def _details(self, kind: str, record_id: str | None, model: type[D]) -> D | None:
         if not record_id:
             return None
-        headers = {k: v for k, v in self._headers().items() if k != "Content-Type"}
+        self._require_account()
         with provider_errors(self.name):
-            response = await self._client.get(f"/unified/ats/{kind}/{quote(record_id, safe='')}", headers=headers)
+            response = await self._client.get(f"/unified/ats/{kind}/{quote(record_id, safe='')}")
             raise_for_provider(response, self.name, classify=classify)
             envelope = parse_payload(_DataEnvelope, response.content, provider=self.name)
         return parse_payload(model, json.dumps(envelope.data).encode(), provider=self.name)
 
-    def _headers(self) -> dict[str, str]:
-        account_id = self.connection.account_id
-        if not account_id:
+    def _require_account(self) -> None:
+        """Every request names the linked account (its headers are on the client, `__init__`)."""
+        if not self.connection.account_id:
             raise InvalidInputError("the connection has no account_id configured", provider=self.name)
-        token = base64.b64encode(f"{self.connection.api_key}:".encode()).decode("ascii")
-        headers = {
-            "Authorization": f"Basic {token}",
-            "x-account-id": account_id,
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
-        if self.connection.prefer_heartbeat:
-            headers["Prefer"] = "heartbeat"
-        return headers
 
 
 class _DataEnvelope(BaseModel):
@@ -139,3 +131,13 @@ def _raise_for_late_error(response: httpx.Response, answer: UpdateResult) -> Non
 
 def _result_path(order_id: str) -> str:
     return f"/unified/ats/assessments/orders/{quote(order_id, safe='')}/result"
+
+
+def _headers(connection: Connection) -> dict[str, str]:
+    """What every request of a connection carries: Basic auth with the API key, the linked account,
+    and `Prefer: heartbeat` when configured."""
+    token = base64.b64encode(f"{connection.api_key}:".encode()).decode("ascii")
+    headers = {"Authorization": f"Basic {token}", "x-account-id": connection.account_id or "", "Accept": "application/json"}
+    if connection.prefer_heartbeat:
+        headers["Prefer"] = "heartbeat"
+    return headers

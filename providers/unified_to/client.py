@@ -28,8 +28,11 @@ class UnifiedToProvider:
     name = ProviderName.UNIFIED_TO
 
     def __init__(self, connection: Connection, client: httpx.AsyncClient) -> None:
+        """`client` is the connection's own: the headers every request carries are set on it once
+        (the tenant is addressed by path, `{connection_id}`: Unified.to has no tenant header)."""
         self.connection = connection
         self._client = client
+        client.headers.update({"Authorization": f"Bearer {connection.api_key}", "Accept": "application/json"})
 
     def prepare_result(
         self,
@@ -46,8 +49,7 @@ class UnifiedToProvider:
             response = await self._client.put(
                 _order_path(self._tenant, order.provider_order_id),
                 params=prepared.params or None,  # (an empty mapping would cost httpx a second URL parse)
-                content=json.dumps({**prepared.body, "connection_id": self._tenant}).encode(),
-                headers=self._headers(),
+                json={**prepared.body, "connection_id": self._tenant},  # (Content-Type: application/json)
             )
             raise_for_provider(response, self.name)
             returned = self._returned_order(order, prepared, response)
@@ -57,14 +59,6 @@ class UnifiedToProvider:
     def _tenant(self) -> str:
         """The configured `connection_id` (required by the settings): every write addresses it."""
         return self.connection.connection_id or ""
-
-    def _headers(self) -> dict[str, str]:
-        # The tenant is addressed by path (`{connection_id}`); Unified.to has no tenant header.
-        return {
-            "Authorization": f"Bearer {self.connection.api_key}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
 
     def _returned_order(
         self, order: AssessmentOrder, prepared: PreparedWrite, response: httpx.Response
