@@ -175,7 +175,7 @@ class LeaseStore(Transactions):
 
     async def _lease(
         self, conn: AsyncConnection, oid: str, result_id: str, claim: DeliveryClaim, *, superseded: bool = False,
-        counted: Delivery | None = None, fresh: bool = False,
+        counted: Delivery | None = None, fresh: bool = False, claimed: bool = False,
     ) -> int | None:
         """Take the order's lease when it is free or expired with no request out, and mark the result
         claimed: the new fencing token, or None. `superseded`: the caller has just superseded the
@@ -183,6 +183,8 @@ class LeaseStore(Transactions):
         leaves at once (what `begin_send` does, in this transaction): the lease is taken with a
         request out and the result's delivery becomes `counted` (its send counted). `fresh`: the result
         was inserted by this transaction on SQLite, under the one write lock: nothing newer can exist.
+        `claimed`: it was inserted already claimed by this holder until the lease's end, its delivery
+        `counted` (the row is not written again; the caller puts it back when no token comes back).
 
         A lease that expired with its request out (a crash, a stall) quarantines the order first (see
         `_quarantine_abandoned`); the upsert below never takes such a lease, so that is looked for only
@@ -197,7 +199,9 @@ class LeaseStore(Transactions):
         if row is None:
             await self._quarantine_abandoned(conn, oid, claim)
             return None
-        await conn.execute(self._built(_claimed_stmt), lease if counted is None else {**lease, **delivery_row(counted)})
+        if not claimed:
+            claimed_row = lease if counted is None else {**lease, **delivery_row(counted)}
+            await conn.execute(self._built(_claimed_stmt), claimed_row)
         # The order is ours now: whatever older result is still waiting is replaced by this one (rows
         # another transaction holds are skipped, never waited for: begin_send checks again).
         if not superseded:

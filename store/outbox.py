@@ -52,6 +52,11 @@ _RECORD_COLUMNS = (
 
 # Statements of the hot paths, built once and run with parameters (see `Transactions._built`).
 _INSERT_RESULT = prebuilt(insert(results))
+
+
+def _unclaimed_stmt(_dialect: str) -> Any:
+    """A result put back as recorded: not claimed, its delivery as given (the columns the parameters name)."""
+    return update(results).where(results.c.id == bindparam("b_result_id"))
 _BY_ID = prebuilt(select(*_RECORD_COLUMNS, HAS_NEWER.label("newer")).where(results.c.id == bindparam("b_result_id")))
 _BY_KEY = prebuilt(select(*_RECORD_COLUMNS, HAS_NEWER.label("newer")).where(
     results.c.order_id == bindparam("b_oid"), results.c.idempotency_key == bindparam("b_key")
@@ -132,20 +137,30 @@ class OutboxStore(LeaseStore):
     ) -> int | None:
         oid = ref.encode()
         counted = result.delivery.send_counted() if begin_send else None
+        # SQLite, one writer: the row is inserted as the lease will leave it (claimed, its send counted),
+        # which spares an UPDATE of it; it is put back below when the lease is not taken.
+        claimed = self.engine.dialect.name == "sqlite" and claim is not None and counted is not None
         values = {
             "id": result.id, "order_id": oid, "connection_id": ref.connection_id,
             "created_at": result.submitted_at, "idempotency_key": result.update.idempotency_key,
             "request_body": json.dumps(request_body), "prepared": json.dumps(prepared),
-            "data": result.model_dump_json(exclude={"delivery"}), **delivery_row(result.delivery),
+            "data": result.model_dump_json(exclude={"delivery"}),
+            **delivery_row(counted if claimed and counted is not None else result.delivery),
         }  # fmt: skip
+        if claimed and claim is not None:
+            values.update(claimed_by=claim.holder, claim_until=claim.lease_until)
         try:
             async with self._tx(durable=durable) as conn:
+                sqlite = conn.dialect.name == "sqlite"
                 await conn.execute(_INSERT_RESULT, values)
                 replaced = await self._supersede(conn, oid, result.id, result.submitted_at)
                 token = None if claim is None else await self._lease(
-                    conn, oid, result.id, claim, superseded=True, counted=counted, fresh=conn.dialect.name == "sqlite"
+                    conn, oid, result.id, claim, superseded=True, counted=counted, fresh=sqlite, claimed=claimed
                 )
-                if conn.dialect.name == "sqlite":  # one writer: the events cost no wait inside it
+                if claimed and token is None:
+                    unclaimed = {"b_result_id": result.id, **delivery_row(result.delivery), "claimed_by": None, "claim_until": None}
+                    await conn.execute(self._built(_unclaimed_stmt), unclaimed)
+                if sqlite:  # one writer: the events cost no wait inside it
                     await self._append_in(conn, events)
                     events = ()
             if not durable and (replaced or token is None or not begin_send):

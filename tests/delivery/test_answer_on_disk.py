@@ -158,6 +158,10 @@ async def test_a_record_waits_for_the_disk_unless_its_request_leaves_now_and_it_
     # one recorded while the order's lease is held (its request cannot leave now): synced before it returns
     queued = await file_store.record_delivery(ref, _pending("r-2", 1), {}, {"body": {}}, _claim(1), begin_send=True, durable=False)
     assert queued is None and writer.unsynced == 0
+    # (and stored as it was given: not claimed, no send counted, waiting for the deliverer)
+    waiting = await file_store.get_delivery("r-2", T0)
+    assert waiting is not None and waiting.claimed_by is None and waiting.token is None
+    assert waiting.result.delivery.sends == 0 and waiting.result.delivery.state is DeliveryState.PENDING
     # one recorded without a claim (it waits for the deliverer): synced
     assert await file_store.record_delivery(ref, _pending("r-3", 2), {}, {"body": {}}, None, durable=False) is None
     assert writer.unsynced == 0
