@@ -63,14 +63,17 @@ def prepared_of(record: DeliveryRecord) -> PreparedWrite:
     return PreparedWrite(body=record.request_body)  # recorded before migration 0004
 
 
-async def attempt(ctx: AppContext, record: DeliveryRecord, order: AssessmentOrder | None = None) -> Attempted:
+async def attempt(
+    ctx: AppContext, record: DeliveryRecord, order: AssessmentOrder | None = None, prepared: PreparedWrite | None = None
+) -> Attempted:
     """Send a claimed delivery once, in the slot reserved for it, and store the outcome; then wake
     the deliverer when a result may wait (a slot and the order are free: it may be due). The attempt
     is one span, linked to the request that recorded the result. `order`: the stored order when the
-    caller has just read it (else it is read)."""
+    caller has just read it (else it is read); `prepared`: the write the caller has just prepared, as
+    recorded (else it is decoded from the record)."""
     try:
         with attempt_span(record) as span:
-            attempted = await Attempt(ctx, record, order).run()
+            attempted = await Attempt(ctx, record, order, prepared).run()
             span.set_attribute("gateway.delivery.state", attempted.delivery.state.value)
         state = attempted.delivery.state.value
         ctx.observer.delivery_transition(record.ref.connection_id, record.result.delivery.state.value, state)
@@ -87,7 +90,10 @@ async def attempt(ctx: AppContext, record: DeliveryRecord, order: AssessmentOrde
 
 
 class Attempt:
-    def __init__(self, ctx: AppContext, record: DeliveryRecord, order: AssessmentOrder | None = None) -> None:
+    def __init__(
+        self, ctx: AppContext, record: DeliveryRecord, order: AssessmentOrder | None = None,
+        prepared: PreparedWrite | None = None,
+    ) -> None:  # fmt: skip
         self.ctx, self.record, self.known_order = ctx, record, order
         self.connection = ctx.connections[record.ref.connection_id]
         self.limits = limits_for(self.connection)
@@ -96,7 +102,7 @@ class Attempt:
         self.token = record.token
         self.attempts = record.result.delivery.attempts + 1
         self.sends = record.result.delivery.sends
-        self.prepared = prepared_of(record)
+        self.prepared = prepared if prepared is not None else prepared_of(record)
         self.sent = False  # the send is counted (begin_send)
         self.left = False  # the guard admitted the request: it is on its way to the provider
         self.superseded: Delivery | None = None  # a newer result was recorded before this one was sent

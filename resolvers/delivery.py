@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from providers.bounds import MAX_PAGE
 from providers.errors import InvalidInputError, OrderNotFoundError, ResultConflictError
 from providers.models import AssessmentOrder, AssessmentResult, DeliveryState
+from providers.protocol import PreparedWrite
 from resolvers.attempt import Attempted, attempt, prepared_of
 from resolvers.context import AppContext
 from resolvers.live import delivery_changed
@@ -37,10 +38,13 @@ class DeliveryView:
     result: AssessmentResult
 
 
-async def deliver_within_deadline(ctx: AppContext, order: AssessmentOrder, record: DeliveryRecord) -> DeliveryView:
+async def deliver_within_deadline(
+    ctx: AppContext, order: AssessmentOrder, record: DeliveryRecord, prepared: PreparedWrite | None = None
+) -> DeliveryView:
     """Attempt a claimed delivery and wait for it up to the mutation deadline. A permanent refusal is
-    raised (the result stays FAILED); past the deadline the attempt goes on and PENDING is returned."""
-    task = ctx.dispatch.spawn(attempt(ctx, record, order))
+    raised (the result stays FAILED); past the deadline the attempt goes on and PENDING is returned.
+    `prepared`: the write as recorded, when the caller has it (else decoded from the record)."""
+    task = ctx.dispatch.spawn(attempt(ctx, record, order, prepared))
     done, _ = await asyncio.wait({task}, timeout=ctx.dispatch.policy.mutation_deadline_seconds)
     if not done:
         return DeliveryView(order, record.result)

@@ -96,7 +96,7 @@ async def update_assessment_result(
         ref=ref, result=counted, prepared=prepared_json, request_body=body, claimed_by=ctx.dispatch.instance_id,
         token=leased, begun=True,
     )
-    return _written(await _answered_on_disk(ctx, deliver_within_deadline(ctx, order, record)))
+    return _written(await _answered_on_disk(ctx, deliver_within_deadline(ctx, order, record, prepared)))
 
 
 async def _answered_on_disk(ctx: AppContext, attempt: Awaitable[DeliveryView]) -> DeliveryView:
