@@ -86,13 +86,13 @@ class EventLogStore(Transactions):
             stmt = stmt.where(c.seq <= until)
         if connection_ids is not None:
             stmt = stmt.where(c.connection_id.in_(list(connection_ids)))
-        self._on_disk()  # no event is announced that a power loss could take back
+        await self.on_disk()  # no event is announced that a power loss could take back
         async with self._read() as conn:
             rows = (await conn.execute(stmt)).all()
         return [OrderEvent.model_validate(row._asdict()) for row in rows]
 
     async def last_order_event_seq(self) -> int:
-        self._on_disk()  # a cursor never points past what is on disk
+        await self.on_disk()  # a cursor never points past what is on disk
         async with self._read() as conn:
             return int((await conn.execute(_LAST_SEQ)).scalar_one())
 

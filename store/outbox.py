@@ -167,7 +167,7 @@ class OutboxStore(LeaseStore):
                 # Only a result whose request leaves now may wait for the disk (the caller syncs before
                 # any answer but "delivered"). One that replaced older waiting results is on disk before
                 # it is sent: a power loss must never bring an older result back after a newer one.
-                self._on_disk()
+                await self.on_disk()
         except IntegrityError:
             key = result.update.idempotency_key
             if key is not None and await self.find_by_idempotency_key(ref, key) is not None:

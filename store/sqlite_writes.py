@@ -91,7 +91,8 @@ class SqliteWriter:
         self._synced = 0
         self._synced_lock = threading.Lock()  # (`_synced` moves on the loop's thread and the sync thread)
         self._timer: asyncio.TimerHandle | None = None
-        self._sync_thread: ThreadPoolExecutor | None = None  # the window's syncs, off the loop's thread
+        self._sync_thread: ThreadPoolExecutor | None = None  # syncs off the loop's thread
+        self._running: asyncio.Future[None] | None = None  # a sync `synced()` waits for
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, durable: bool = True) -> AsyncIterator[InlineConnection]:
@@ -130,12 +131,35 @@ class SqliteWriter:
             self._timer = asyncio.get_running_loop().call_later(SYNC_WITHIN, self._sync_later)
 
     def _sync_later(self) -> None:
-        """The window's sync, on a thread of its own: the loop goes on serving while the disk works
+        """The window's sync, on the sync thread: the loop goes on serving while the disk works
         (`fdatasync` holds no lock of the loop's and releases the GIL)."""
         self._timer = None
+        self._thread().submit(self._sync_to, self._commits, self._wal)
+
+    def _thread(self) -> ThreadPoolExecutor:
         if self._sync_thread is None:
             self._sync_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-sync")
-        self._sync_thread.submit(self._sync_to, self._commits, self._wal)
+        return self._sync_thread
+
+    async def synced(self) -> None:
+        """Return once every commit made so far is on disk, as `sync()`, but with the `fdatasync` on the
+        sync thread: the loop goes on serving (and other writers commit) while the disk works. Callers
+        share a sync under way; one that began before their commit is followed by another. An OSError
+        of the sync is raised to every caller waiting for it."""
+        target = self._commits
+        while self._synced < target:
+            running = self._running
+            if running is None or running.done():  # (a finished one covered less: its callback may not have run yet)
+                loop = asyncio.get_running_loop()
+                running = self._running = loop.run_in_executor(self._thread(), self._synced_to, self._commits, self._wal)
+                running.add_done_callback(self._sync_ended)
+            await asyncio.shield(running)  # (a caller that goes away leaves the sync to the others)
+
+    def _sync_ended(self, done: asyncio.Future[None]) -> None:
+        if self._running is done:
+            self._running = None
+        if not done.cancelled():
+            done.exception()  # (logged by `_synced_to`; raised to whoever waited)
 
     def _sync_to(self, target: int, wal: str | None) -> None:
         with contextlib.suppress(OSError):  # logged; the next durable commit or sync() tries again

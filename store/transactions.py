@@ -86,14 +86,11 @@ class Transactions:
             return None
         return self.writer.idle_connection()
 
-    def _on_disk(self) -> None:
-        """Return once every commit so far is on disk (only a SQLite file's commits made with
-        `durable=False` can lag)."""
-        if self.writer is not None:
-            self.writer.sync()
-
     async def on_disk(self) -> None:
-        self._on_disk()
+        """Return once every commit so far is on disk (only a SQLite file's commits made with
+        `durable=False` can lag); the loop goes on serving while the disk works."""
+        if self.writer is not None:
+            await self.writer.synced()
 
     @contextlib.asynccontextmanager
     async def _tx(self, advisory_lock: int | None = None, *, durable: bool = True) -> AsyncIterator[AsyncConnection]:
@@ -112,10 +109,11 @@ class Transactions:
                 return
             if self._sqlite_lock is None:
                 self._sqlite_lock = asyncio.Lock()
-            async with self._sqlite_lock:
-                if self.writer is not None:
-                    async with self.writer.transaction(durable=durable) as inline:
-                        yield inline  # type: ignore[misc]  # what the bodies use of AsyncConnection
-                    return
-                async with self.engine.begin() as conn:
+            if self.writer is None:
+                async with self._sqlite_lock, self.engine.begin() as conn:
                     yield conn
+                return
+            async with self._sqlite_lock, self.writer.transaction(durable=False) as inline:
+                yield inline  # type: ignore[misc]  # what the bodies use of AsyncConnection
+            if durable:  # on disk before the caller goes on; the next writer need not wait for the disk
+                await self.writer.synced()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
+import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -347,3 +348,54 @@ async def test_a_read_during_an_open_write_transaction_sees_only_committed_rows(
     # then it saw the committed order and not the open transaction's; after the commit it sees both
     assert seen[0] is None and seen[1] is not None
     assert (await store.order_and_latest_result(ref_of(inside)))[0] is not None
+
+
+async def test_durable_commits_of_many_writers_all_return_synced_while_the_loop_serves(
+    file_store: tuple[SqlStore, Path],
+) -> None:
+    store, _ = file_store
+    writer = store.writer
+    assert writer is not None
+
+    async def writes(n: int) -> None:
+        for i in range(40):
+            before = writer._commits
+            await store.upsert_order(make_order(f"o-{n}-{i}"))
+            assert writer._synced > before  # (its own commit came after `before`: it is on disk)
+
+    # when eight writers commit durably at once, each commit waiting for the sync thread (syncs begun
+    # before a commit are followed by another; one that has just ended is never waited for again)
+    await asyncio.wait_for(asyncio.gather(*(writes(n) for n in range(8))), timeout=120)
+    # then every one of them returned, and everything is on disk
+    assert writer.unsynced == 0
+    page = await store.list_orders(OrderFilter(), first=400, sort=OrderSort.CREATED_AT_DESC)
+    assert len(page.orders) == 320
+
+
+def test_a_sync_that_has_just_ended_is_not_waited_for_again(tmp_path: Path) -> None:
+    # A sync's future is done one loop step before its done-callbacks run: a caller arriving in between
+    # must start a sync of its own, not wait on the finished one forever (which never yields to the
+    # loop). Run on a thread of its own, so a regression fails the test instead of hanging the run.
+    outcome: list[object] = []
+
+    async def scenario() -> None:
+        store = create_store(f"sqlite+aiosqlite:///{tmp_path / 'ended.db'}")
+        await store.migrate()
+        writer = store.writer
+        assert writer is not None
+        try:
+            async with writer.transaction(durable=False):  # a commit not on disk yet
+                pass
+            ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            ended.set_result(None)  # given a sync that covered less and has ended, its callback still due
+            writer._running = ended
+            await writer.synced()
+            outcome.append(writer.unsynced)
+        finally:
+            await store.close()
+
+    runner = threading.Thread(target=lambda: asyncio.run(scenario()), daemon=True)
+    runner.start()
+    runner.join(timeout=30)
+    assert not runner.is_alive(), "synced() kept waiting on a sync that had ended"
+    assert outcome == [0]
