@@ -20,7 +20,9 @@ in the operating system's cache, and SQLite recovers it on open); a power loss o
 crash can lose the commits of that window. Callers sync before they promise anything that rests on
 such a commit: a mutation answers "delivered" without waiting (the provider has the result), any other
 answer only once synced; reads of the live-event log sync first, so no event is announced that a power
-loss could take back (docs/operations.md, "What a crash can lose").
+loss could take back (docs/operations.md, "What a crash can lose"). The store's durable commits wait
+for their sync with `synced()`, on the sync thread, after the write lock is let go: the loop goes on
+serving, and the next writer commits while the disk works.
 """
 
 from __future__ import annotations
