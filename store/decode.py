@@ -10,7 +10,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from providers.errors import StoredRecordUnreadableError
-from providers.models import AssessmentOrder, AssessmentResult
+from providers.models import AssessmentOrder, AssessmentResult, Delivery
 
 log = logging.getLogger("gateway.store")
 T = TypeVar("T")
@@ -78,6 +78,39 @@ class OrderDecodeCache:
         """`order` is what `data` decodes to (the writer encoded it): a later read of that text is a hit.
         Kept before the write commits: a write that rolls back leaves other text in the row, so no hit."""
         self._kept[record_id] = (data, order)
+        self._kept.move_to_end(record_id)
+        if len(self._kept) > self.size:
+            self._kept.popitem(last=False)
+
+
+class ResultDecodeCache:
+    """Results this process wrote, kept with the exact `data` text each was written with, by result id
+    (LRU, `size` entries): a read of a row whose `data` is that very text decodes only its `delivery`
+    (small; it changes with every attempt) and takes the rest from the kept result, which is what
+    decoding the text again would give (results are frozen, and their JSON decodes back to an equal
+    result). Any other text is decoded in full, as `result_or_error` does."""
+
+    def __init__(self, size: int = 1000) -> None:
+        self.size = size
+        self._kept: OrderedDict[str, tuple[str | bytes, AssessmentResult]] = OrderedDict()
+
+    def result_or_error(
+        self, data: str | bytes, delivery: str | bytes, record_id: str
+    ) -> AssessmentResult | StoredRecordUnreadableError:
+        kept = self._kept.get(record_id)
+        if kept is not None and kept[0] == data:
+            try:
+                decoded = Delivery.model_validate_json(delivery)
+            except _UNDECODABLE:
+                return result_or_error(data, delivery, record_id)  # (decoded in full: the error, logged)
+            self._kept.move_to_end(record_id)
+            return kept[1].model_copy(update={"delivery": decoded})
+        return result_or_error(data, delivery, record_id)
+
+    def keep(self, record_id: str, data: str | bytes, result: AssessmentResult) -> None:
+        """`data` is `result` without its delivery, as the writer encoded it. Kept before the write
+        commits: a write that rolls back leaves no row, or other text, so no hit."""
+        self._kept[record_id] = (data, result)
         self._kept.move_to_end(record_id)
         if len(self._kept) > self.size:
             self._kept.popitem(last=False)

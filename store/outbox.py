@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from providers.errors import ErrorCode, InvalidInputError, OrderNotFoundError, StoredRecordUnreadableError
 from providers.models import AssessmentOrder, AssessmentResult, Delivery, DeliveryState, OrderRef
 from store.cursors import decode_cursor, encode_cursor
-from store.decode import read_result
+from store.decode import ResultDecodeCache, read_result
 from store.driver_sql import prebuilt
 from store.interface import DeliveryClaim, DeliveryPage, DeliveryRecord, IdempotencyKeyTaken, OrderEvent
 from store.leases import (
@@ -117,6 +117,8 @@ class OutboxStore(LeaseStore):
     async def _merge_in(self, conn: AsyncConnection, order: AssessmentOrder) -> None:
         raise NotImplementedError
 
+    decoded_results: ResultDecodeCache  # store/sql.py
+
     # store/events.py: append live events within a write transaction
     _append_in: Callable[[AsyncConnection, Sequence[OrderEvent]], Awaitable[list[int]]]
     append_after_change: Callable[[Sequence[OrderEvent]], Awaitable[bool]]
@@ -144,11 +146,12 @@ class OutboxStore(LeaseStore):
             "id": result.id, "order_id": oid, "connection_id": ref.connection_id,
             "created_at": result.submitted_at, "idempotency_key": result.update.idempotency_key,
             "request_body": json.dumps(request_body), "prepared": json.dumps(prepared),
-            "data": result.model_dump_json(exclude={"delivery"}),
+            "data": (data := result.model_dump_json(exclude={"delivery"})),
             **delivery_row(counted if claimed and counted is not None else result.delivery),
         }  # fmt: skip
         if claimed and claim is not None:
             values.update(claimed_by=claim.holder, claim_until=claim.lease_until)
+        self.decoded_results.keep(result.id, data, result)
         try:
             async with self._tx(durable=durable) as conn:
                 sqlite = conn.dialect.name == "sqlite"

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app import Services
 from providers.errors import StoredRecordUnreadableError
 from providers.models import (
     Application,
     AssessmentOrder,
+    AssessmentResult,
     Candidate,
+    Delivery,
+    DeliveryState,
     Job,
     OrderRef,
     OrderStatus,
     Package,
     ProviderName,
+    Score,
 )
 from store import OrderFilter, OrderSort, SqlStore
-from store.tables import orders
+from store.decode import read_result
+from store.interface import DeliveryClaim
+from store.tables import orders, results
 from tests.conftest import FIXED_NOW
-from tests.store.store_samples import make_order, ref_of
+from tests.store.store_samples import T0, make_order, make_result, ref_of
 
 
 async def test_upsert_inserts_then_replaces(store: SqlStore) -> None:
@@ -129,3 +135,38 @@ async def test_an_order_written_is_read_back_without_decoding_and_equals_its_dec
         await conn.execute(update(orders).where(orders.c.id == other.global_id).values(data=other.model_dump_json()))
     ref = OrderRef(other.connection_id, other.provider_order_id)
     assert (await services.store.get_orders([ref]))[ref] == other
+
+
+async def test_a_written_result_read_back_decodes_only_its_delivery_and_equals_its_full_decode(store: SqlStore) -> None:
+    # given a result recorded with its send begun, then delivered
+    order = make_order("o-r", status=OrderStatus.OPEN)
+    await store.upsert_order(order)
+    ref = ref_of(order)
+    result = make_result("r-1").model_copy(update={"update": make_result("r-1").update.model_copy(
+        update={"score": Score(value=7, max=10), "passthrough": {"k": [1, "two"]}})})  # fmt: skip
+    claim = DeliveryClaim(holder="A", now=T0, lease_until=T0 + timedelta(seconds=30))
+    token = await store.record_delivery(ref, result, {}, {"body": {}}, claim, begin_send=True)
+    done = Delivery(state=DeliveryState.DELIVERED, attempts=1, sends=1, updated_at=T0, provider_status_code=200)
+    await store.finish_attempt(ref, "r-1", done, None, "A", token)
+    # when the mutation's read of the order and its newest result runs
+    _, latest = await store.order_and_latest_result(ref)
+    # then its input is the very one written (not decoded again), with the delivery as stored now ...
+    assert isinstance(latest, AssessmentResult)
+    assert latest.update is result.update and latest.delivery == done
+    # ... and it equals what decoding the stored row in full gives (so the kept part is exact)
+    async with store.engine.connect() as conn:
+        row = (await conn.execute(select(results.c.data, results.c.delivery).where(results.c.id == "r-1"))).one()
+    assert latest == read_result(row.data, row.delivery, "r-1")
+    assert (await store.latest_results([ref]))[ref] == latest
+    # when the stored text changes behind the store's back, then it is decoded anew
+    changed = result.update.model_copy(update={"summary": "changed elsewhere"})
+    async with store.engine.begin() as conn:
+        data = result.model_copy(update={"update": changed}).model_dump_json(exclude={"delivery"})
+        await conn.execute(update(results).where(results.c.id == "r-1").values(data=data))
+    _, latest = await store.order_and_latest_result(ref)
+    assert isinstance(latest, AssessmentResult) and latest.update == changed
+    # and a delivery that no longer reads is the coded error, kept text or not
+    async with store.engine.begin() as conn:
+        await conn.execute(update(results).where(results.c.id == "r-1").values(data=result.model_dump_json(exclude={"delivery"}), delivery='{"state": 1}'))
+    _, latest = await store.order_and_latest_result(ref)
+    assert isinstance(latest, StoredRecordUnreadableError)
