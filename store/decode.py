@@ -84,34 +84,35 @@ class OrderDecodeCache:
 
 
 class ResultDecodeCache:
-    """Results this process wrote, kept with the exact `data` text each was written with, by result id
-    (LRU, `size` entries): a read of a row whose `data` is that very text decodes only its `delivery`
-    (small; it changes with every attempt) and takes the rest from the kept result, which is what
-    decoding the text again would give (results are frozen, and their JSON decodes back to an equal
-    result). Any other text is decoded in full, as `result_or_error` does."""
+    """The newest result this process wrote for each order, kept with the exact `data` text it was
+    written with, by order id (LRU, `size` orders; one result each, as only an order's newest result is
+    read back on a hot path): a read of that result whose `data` is that very text decodes only its
+    `delivery` (small; it changes with every attempt) and takes the rest from the kept result, which is
+    what decoding the text again would give (results are frozen, and their JSON decodes back to an
+    equal result). Anything else is decoded in full, as `result_or_error` does."""
 
-    def __init__(self, size: int = 1000) -> None:
+    def __init__(self, size: int = 500) -> None:
         self.size = size
-        self._kept: OrderedDict[str, tuple[str | bytes, AssessmentResult]] = OrderedDict()
+        self._kept: OrderedDict[str, tuple[str, str | bytes, AssessmentResult]] = OrderedDict()
 
     def result_or_error(
-        self, data: str | bytes, delivery: str | bytes, record_id: str
+        self, order_id: str, data: str | bytes, delivery: str | bytes, record_id: str
     ) -> AssessmentResult | StoredRecordUnreadableError:
-        kept = self._kept.get(record_id)
-        if kept is not None and kept[0] == data:
+        kept = self._kept.get(order_id)
+        if kept is not None and kept[0] == record_id and kept[1] == data:
             try:
                 decoded = Delivery.model_validate_json(delivery)
             except _UNDECODABLE:
                 return result_or_error(data, delivery, record_id)  # (decoded in full: the error, logged)
-            self._kept.move_to_end(record_id)
-            return kept[1].model_copy(update={"delivery": decoded})
+            self._kept.move_to_end(order_id)
+            return kept[2].model_copy(update={"delivery": decoded})
         return result_or_error(data, delivery, record_id)
 
-    def keep(self, record_id: str, data: str | bytes, result: AssessmentResult) -> None:
-        """`data` is `result` without its delivery, as the writer encoded it. Kept before the write
-        commits: a write that rolls back leaves no row, or other text, so no hit."""
-        self._kept[record_id] = (data, result)
-        self._kept.move_to_end(record_id)
+    def keep(self, order_id: str, data: str | bytes, result: AssessmentResult) -> None:
+        """`data` is `result` without its delivery, as the writer encoded it, for the order's newest
+        result. Kept before the write commits: a write that rolls back leaves no such row, so no hit."""
+        self._kept[order_id] = (result.id, data, result)
+        self._kept.move_to_end(order_id)
         if len(self._kept) > self.size:
             self._kept.popitem(last=False)
 

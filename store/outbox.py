@@ -151,7 +151,7 @@ class OutboxStore(LeaseStore):
         }  # fmt: skip
         if claimed and claim is not None:
             values.update(claimed_by=claim.holder, claim_until=claim.lease_until)
-        self.decoded_results.keep(result.id, data, result)
+        self.decoded_results.keep(oid, data, result)
         try:
             async with self._tx(durable=durable) as conn:
                 sqlite = conn.dialect.name == "sqlite"

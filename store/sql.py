@@ -103,7 +103,7 @@ class SqlStore(OutboxStore, EventLogStore):
         self.writer = writer  # SQLite files: write transactions on the loop's thread (store/sqlite_writes.py)
         self.query_count = 0
         self.decoded = OrderDecodeCache()  # order rows read again are not decoded again
-        self.decoded_results = ResultDecodeCache()  # nor the result a mutation reads back (its newest)
+        self.decoded_results = ResultDecodeCache()  # nor an order's newest result, which a mutation reads back
         if reader is not None:  # SQLite files: prebuilt statements straight on the driver (store/driver_sql.py)
             self.driver = DriverStatements(reader.engine.dialect, self._count_statement)
             reader.driver = self.driver
@@ -274,7 +274,7 @@ class SqlStore(OutboxStore, EventLogStore):
         )
         stmt = select(ranked.c.id, ranked.c.order_id, ranked.c.data, ranked.c.delivery).where(ranked.c.rank == 1)
         rows = await self._fetch(stmt)
-        return {wanted[row.order_id]: self.decoded_results.result_or_error(row.data, row.delivery, row.id) for row in rows}
+        return {wanted[row.order_id]: self.decoded_results.result_or_error(row.order_id, row.data, row.delivery, row.id) for row in rows}
 
     async def order_and_latest_result(
         self, ref: OrderRef
@@ -288,7 +288,7 @@ class SqlStore(OutboxStore, EventLogStore):
         order = self.decoded.order_or_error(row.data, oid)
         if row.result_id is None:
             return order, None
-        return order, self.decoded_results.result_or_error(row.result_data, row.delivery, row.result_id)
+        return order, self.decoded_results.result_or_error(oid, row.result_data, row.delivery, row.result_id)
 
     async def get_result(self, result_id: str) -> AssessmentResult | None:
         stmt = select(results.c.data, results.c.delivery).where(results.c.id == result_id)
