@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -77,10 +77,7 @@ class OrderDecodeCache:
     def keep(self, record_id: str, data: str | bytes, order: AssessmentOrder) -> None:
         """`order` is what `data` decodes to (the writer encoded it): a later read of that text is a hit.
         Kept before the write commits: a write that rolls back leaves other text in the row, so no hit."""
-        self._kept[record_id] = (data, order)
-        self._kept.move_to_end(record_id)
-        if len(self._kept) > self.size:
-            self._kept.popitem(last=False)
+        _remember(self._kept, record_id, (data, order), self.size)
 
 
 class ResultDecodeCache:
@@ -111,10 +108,15 @@ class ResultDecodeCache:
     def keep(self, order_id: str, data: str | bytes, result: AssessmentResult) -> None:
         """`data` is `result` without its delivery, as the writer encoded it, for the order's newest
         result. Kept before the write commits: a write that rolls back leaves no such row, so no hit."""
-        self._kept[order_id] = (result.id, data, result)
-        self._kept.move_to_end(order_id)
-        if len(self._kept) > self.size:
-            self._kept.popitem(last=False)
+        _remember(self._kept, order_id, (result.id, data, result), self.size)
+
+
+def _remember(kept: OrderedDict[str, Any], key: str, value: Any, size: int) -> None:
+    """Keep `value` under `key` as the most recently used; the least recently used goes past `size`."""
+    kept[key] = value
+    kept.move_to_end(key)
+    if len(kept) > size:
+        kept.popitem(last=False)
 
 
 def readable(value: T | StoredRecordUnreadableError) -> T:

@@ -137,8 +137,9 @@ def _lease_upsert_sending(dialect: str) -> Any:
     return _lease_upsert_stmt(dialect, sending=1)
 
 
-def _claimed_stmt(_dialect: str) -> Update:
-    """Mark the result claimed (and SET also the columns the parameters name: a counted send)."""
+def claimed_stmt(_dialect: str) -> Update:
+    """Mark the result claimed by `b_holder` until `b_until` (both None: not claimed), and SET also the
+    columns the parameters name (a counted send, a delivery put back)."""
     return update(results).where(results.c.id == bindparam("b_result_id")).values(
         claimed_by=bindparam("b_holder"), claim_until=bindparam("b_until", type_=results.c.claim_until.type)
     )
@@ -201,7 +202,7 @@ class LeaseStore(Transactions):
             return None
         if not claimed:
             claimed_row = lease if counted is None else {**lease, **delivery_row(counted)}
-            await conn.execute(self._built(_claimed_stmt), claimed_row)
+            await conn.execute(self._built(claimed_stmt), claimed_row)
         # The order is ours now: whatever older result is still waiting is replaced by this one (rows
         # another transaction holds are skipped, never waited for: begin_send checks again).
         if not superseded:

@@ -33,6 +33,7 @@ from store.leases import (
     HAS_NEWER,
     IS_ACTIVE,
     LeaseStore,
+    claimed_stmt,
     delivery_row,
     release_held_stmt,
     result_row_stmt,
@@ -53,10 +54,6 @@ _RECORD_COLUMNS = (
 # Statements of the hot paths, built once and run with parameters (see `Transactions._built`).
 _INSERT_RESULT = prebuilt(insert(results))
 
-
-def _unclaimed_stmt(_dialect: str) -> Any:
-    """A result put back as recorded: not claimed, its delivery as given (the columns the parameters name)."""
-    return update(results).where(results.c.id == bindparam("b_result_id"))
 _BY_ID = prebuilt(select(*_RECORD_COLUMNS, HAS_NEWER.label("newer")).where(results.c.id == bindparam("b_result_id")))
 _BY_KEY = prebuilt(select(*_RECORD_COLUMNS, HAS_NEWER.label("newer")).where(
     results.c.order_id == bindparam("b_oid"), results.c.idempotency_key == bindparam("b_key")
@@ -161,8 +158,8 @@ class OutboxStore(LeaseStore):
                     conn, oid, result.id, claim, superseded=True, counted=counted, fresh=sqlite, claimed=claimed
                 )
                 if claimed and token is None:
-                    unclaimed = {"b_result_id": result.id, **delivery_row(result.delivery), "claimed_by": None, "claim_until": None}
-                    await conn.execute(self._built(_unclaimed_stmt), unclaimed)
+                    put_back = {"b_result_id": result.id, "b_holder": None, "b_until": None, **delivery_row(result.delivery)}
+                    await conn.execute(self._built(claimed_stmt), put_back)  # as given: not claimed
                 if sqlite:  # one writer: the events cost no wait inside it
                     await self._append_in(conn, events)
                     events = ()

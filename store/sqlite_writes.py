@@ -5,24 +5,22 @@ hand-off to the connection's thread, a thread wake-up and a GIL exchange each: 0
 loaded two-core machine, so a write of five statements paid about fifteen. A statement on a local
 SQLite file costs tens of microseconds, far less than the hand-off, so here the statements run where
 the caller is, on the standard library's driver (`BEGIN IMMEDIATE`: the write lock is taken when the
-transaction starts, as a single writer should), and the commit waits until the write-ahead log is
-on disk (a commit that returned is on disk, as with `synchronous=FULL`).
+transaction starts, as a single writer should).
 
-The connection runs `synchronous=NORMAL` and the sync is ours: after COMMIT, an `fdatasync` of the
-`-wal` file, which is exactly the sync FULL adds after each commit in WAL mode (NORMAL and FULL sync
-the same way around checkpoints). That lets some transactions skip it: `transaction(durable=False)`,
-used for a mutation's result (recorded with its send begun) and for the outcome of a delivery attempt,
-returns at COMMIT, without waiting for the disk. The log is synced by the next durable commit (the
-sync covers the whole file, so every frame written before it), by `sync()` when a caller needs it on
-disk now, or at most `SYNC_WITHIN` seconds after the commit by a thread of its own (the loop goes on
-serving meanwhile), whichever comes first. A process crash loses nothing of such a commit (the log is
-in the operating system's cache, and SQLite recovers it on open); a power loss or an operating-system
-crash can lose the commits of that window. Callers sync before they promise anything that rests on
-such a commit: a mutation answers "delivered" without waiting (the provider has the result), any other
-answer only once synced; reads of the live-event log sync first, so no event is announced that a power
-loss could take back (docs/operations.md, "What a crash can lose"). The store's durable commits wait
-for their sync with `synced()`, on the sync thread, after the write lock is let go: the loop goes on
-serving, and the next writer commits while the disk works.
+The connection runs `synchronous=NORMAL` and the sync is ours: an `fdatasync` of the `-wal` file, which
+is exactly the sync FULL adds after each commit in WAL mode (NORMAL and FULL sync the same way around
+checkpoints). `transaction()` returns at COMMIT, without waiting for the disk; whoever needs the commit
+on disk awaits `synced()`, which runs the sync on the sync thread (the loop goes on serving, and the
+next writer commits, while the disk works). The store's durable commits do so once they let go of the
+write lock (store/transactions.py); a mutation's result (recorded with its send begun) and the outcome
+of a delivery attempt do not. The log is synced by the next such sync (it covers the whole file, so
+every frame written before it) or at most `SYNC_WITHIN` seconds after the commit, by the sync thread,
+whichever comes first. A process crash loses nothing of a commit (the log is in the operating system's
+cache, and SQLite recovers it on open); a power loss or an operating-system crash can lose the commits
+not yet synced. Callers sync before they promise anything that rests on such a commit: a mutation
+answers "delivered" without waiting (the provider has the result), any other answer only once synced;
+reads of the live-event log sync first, so no event is announced that a power loss could take back
+(docs/operations.md, "What a crash can lose").
 """
 
 from __future__ import annotations
@@ -66,7 +64,7 @@ class InlineConnection:
 
 
 log = logging.getLogger("gateway.store")
-SYNC_WITHIN = 0.01  # an outcome commit (durable=False) is on disk at most this long after it
+SYNC_WITHIN = 0.01  # a commit nobody awaits `synced()` for is on disk at most this long after it
 BUSY_SECONDS = 5.0  # how long a write waits for another process's write lock (SQLite's usual timeout)
 _BUSY_POLL = 0.005
 
@@ -97,9 +95,9 @@ class SqliteWriter:
         self._running: asyncio.Future[None] | None = None  # a sync `synced()` waits for
 
     @contextlib.asynccontextmanager
-    async def transaction(self, *, durable: bool = True) -> AsyncIterator[InlineConnection]:
-        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK when the body raises), then the log synced. `durable=False`:
-        it returns at COMMIT, and the log is synced within `SYNC_WITHIN` (the module's doc)."""
+    async def transaction(self) -> AsyncIterator[InlineConnection]:
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK when the body raises). It returns at COMMIT: the log is
+        synced by `synced()` or within `SYNC_WITHIN` (the module's doc)."""
         if self._conn is None or self._conn.closed:
             self._conn = self.engine.connect()
         conn = self._conn
@@ -107,10 +105,7 @@ class SqliteWriter:
         with conn.begin():  # the driver is in the transaction: COMMIT or ROLLBACK at the end
             yield InlineConnection(conn, self.driver)
         self._commits += 1
-        if durable:
-            self.sync()  # (an error is the commit's: its outcome on disk is unknown)
-        else:
-            self._sync_soon()
+        self._sync_soon()
 
     def idle_connection(self) -> Connection | None:
         """The write connection while no transaction is open on it, for a read on the event loop's thread:
@@ -125,7 +120,7 @@ class SqliteWriter:
 
     @property
     def unsynced(self) -> int:
-        """Commits that returned but may not be on disk yet (outcome commits in their window)."""
+        """Commits that returned but may not be on disk yet (in their window, or waiting for `synced()`)."""
         return self._commits - self._synced
 
     def _sync_soon(self) -> None:
@@ -179,8 +174,9 @@ class SqliteWriter:
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
     def sync(self) -> None:
-        """Return once every commit made so far is on disk: sync the write-ahead log now unless a
-        durable commit already did (an `fdatasync` of the `-wal` file, what FULL does after a commit)."""
+        """Return once every commit made so far is on disk, on this thread: sync the write-ahead log now
+        unless a sync already covered them (an `fdatasync` of the `-wal` file, what FULL does after a
+        commit). For `close()`, where there is no loop to go on serving."""
         self._synced_to(self._commits, self._wal)
 
     def _synced_to(self, target: int, wal: str | None) -> None:

@@ -113,7 +113,7 @@ class Transactions:
                 async with self._sqlite_lock, self.engine.begin() as conn:
                     yield conn
                 return
-            async with self._sqlite_lock, self.writer.transaction(durable=False) as inline:
+            async with self._sqlite_lock, self.writer.transaction() as inline:
                 yield inline  # type: ignore[misc]  # what the bodies use of AsyncConnection
             if durable:  # on disk before the caller goes on; the next writer need not wait for the disk
                 await self.writer.synced()

@@ -384,7 +384,7 @@ def test_a_sync_that_has_just_ended_is_not_waited_for_again(tmp_path: Path) -> N
         writer = store.writer
         assert writer is not None
         try:
-            async with writer.transaction(durable=False):  # a commit not on disk yet
+            async with writer.transaction():  # a commit not on disk yet
                 pass
             ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             ended.set_result(None)  # given a sync that covered less and has ended, its callback still due
