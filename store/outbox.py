@@ -321,7 +321,7 @@ class OutboxStore(LeaseStore):
         oid = ref.encode()
         # One lock order everywhere: the result row, the order row, then the lease row (SQLite has
         # one writer and no row locks: nothing to take first there). Not durable at COMMIT on a SQLite
-        # file: synced by the next durable commit or within 10 ms (store/sqlite_writes.py); a power loss
+        # file: synced by the next durable commit or within `SYNC_WITHIN`, 200 ms (store/sqlite_writes.py); a power loss
         # in that window leaves the lease flagged "request out", so the result comes back UNCONFIRMED.
         async with self._tx(durable=False) as conn:
             if conn.dialect.name == "postgresql":

@@ -35,7 +35,7 @@ mutation($input: UpdateAssessmentResultInput!) {
 
 @pytest.fixture(autouse=True)
 def no_window_sync(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The window's own sync (10 ms after a commit) is pushed out of every test here, so what is synced
+    """The window's own sync (`SYNC_WITHIN` after a commit) is pushed out of every test here, so what is synced
     was synced by the write or the answer itself."""
     monkeypatch.setattr(store.sqlite_writes, "SYNC_WITHIN", 3600.0)
     yield
