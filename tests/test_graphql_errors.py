@@ -13,9 +13,9 @@ import pytest
 from app import Services
 from providers.errors import ErrorCode
 from providers.models import DeliveryState, OrderRef
-from sandbox import Sandboxes, create_sandbox_app
+from sandbox import Sandboxes
 from tests.conftest import GraphQLClient
-from tests.test_graphql_results import find_order, swap_adapter, update
+from tests.test_graphql_results import find_order, refuse_kombo_key, swap_adapter, update
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -95,8 +95,7 @@ async def test_wrong_credentials_are_provider_auth_failed(
     gql: GraphQLClient, services: Services, sandboxes: Sandboxes
 ) -> None:
     # given the Kombo connection with a key the sandbox does not know
-    conn = services.context.connections["sandbox-kombo"].model_copy(update={"api_key": "wrong"})
-    swap_adapter(services, conn, httpx.ASGITransport(app=create_sandbox_app(sandboxes)))
+    refuse_kombo_key(services, sandboxes)
     order = await find_order(gql, "KOMBO")
     body = await update(gql, orderId=order["id"], status="COMPLETED", resultUrl="https://v.example/r")
     assert body["errors"][0]["extensions"]["code"] == ErrorCode.PROVIDER_AUTH_FAILED

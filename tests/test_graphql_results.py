@@ -314,6 +314,12 @@ def _enable_heartbeat(services: Services) -> None:
     swap_adapter(services, conn, httpx.ASGITransport(app=create_sandbox_app(services.sandboxes)))
 
 
+def refuse_kombo_key(services: Services, sandboxes: Sandboxes) -> None:
+    """The sandbox's Kombo connection from now on with a key the sandbox refuses (401: a permanent failure)."""
+    conn = services.context.connections["sandbox-kombo"].model_copy(update={"api_key": "wrong"})
+    swap_adapter(services, conn, httpx.ASGITransport(app=create_sandbox_app(sandboxes)))
+
+
 def swap_adapter(services: Services, conn: Connection, transport: httpx.AsyncBaseTransport) -> None:
     """Serve `conn` through `transport` from now on (sandbox variants, failure injection)."""
     client = http_client(conn, transport)

@@ -19,12 +19,12 @@ import store.sqlite_writes
 from app import Services
 from providers.errors import ErrorCode
 from providers.models import Delivery, DeliveryState
-from sandbox import Sandboxes, create_sandbox_app
+from sandbox import Sandboxes
 from store import SqlStore, create_store
 from store.interface import DeliveryClaim
 from tests.conftest import GraphQLClient
 from tests.store.store_samples import T0, make_order, make_result, ref_of
-from tests.test_graphql_results import find_order, swap_adapter
+from tests.test_graphql_results import find_order, refuse_kombo_key
 
 WRITE = """
 mutation($input: UpdateAssessmentResultInput!) {
@@ -111,8 +111,7 @@ async def test_an_error_answer_leaves_only_once_the_failed_result_is_on_disk(
     gql: GraphQLClient, services: Services, sandboxes: Sandboxes, events: str
 ) -> None:
     # given a Kombo connection whose key the provider refuses (a permanent failure)
-    good = services.context.connections["sandbox-kombo"]
-    swap_adapter(services, good.model_copy(update={"api_key": "wrong"}), httpx.ASGITransport(app=create_sandbox_app(sandboxes)))
+    refuse_kombo_key(services, sandboxes)
     order = await find_order(gql, "KOMBO")
     # when a result is written, then the error is answered with the FAILED result on disk
     body = await gql(WRITE, {"input": _input(order["id"], "refused")})

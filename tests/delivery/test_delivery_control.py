@@ -16,7 +16,7 @@ from server.deliverer import Deliverer
 from tests.conftest import GraphQLClient
 from tests.delivery.conftest import FAST, ManualClock, delivery_state, eventually, later, passes
 from tests.delivery.test_delivery_faults import WRITE, result_input
-from tests.test_graphql_results import find_order, swap_adapter
+from tests.test_graphql_results import find_order, refuse_kombo_key, swap_adapter
 
 RETRY = "mutation($id: ID!) { retryDelivery(resultId: $id) { result { id } delivery { state attempts errorCode } } }"
 CANCEL = "mutation($id: ID!) { cancelDelivery(resultId: $id) { order { id } delivery { state } } }"
@@ -31,7 +31,7 @@ async def test_a_refused_write_is_failed_then_retried_by_hand(
 ) -> None:
     # given the Kombo connection with a key the sandbox refuses (a permanent failure)
     good = dservices.context.connections["sandbox-kombo"]
-    swap_adapter(dservices, good.model_copy(update={"api_key": "wrong"}), httpx.ASGITransport(app=create_sandbox_app(sandboxes)))
+    refuse_kombo_key(dservices, sandboxes)
     order = await find_order(dgql, "KOMBO")
     body = await dgql(WRITE, {"input": result_input(order["id"], "by hand")})
     assert code_of(body) == ErrorCode.PROVIDER_AUTH_FAILED

@@ -21,7 +21,7 @@ from sandbox import Sandboxes, create_sandbox_app
 from tests.conftest import GraphQLClient
 from tests.delivery.test_delivery_faults import WRITE, result_input
 from tests.processes import ROOT
-from tests.test_graphql_results import find_order, swap_adapter
+from tests.test_graphql_results import find_order, refuse_kombo_key, swap_adapter
 
 PROVIDER_NAMES = {"StackOne": ProviderName.STACKONE, "Kombo": ProviderName.KOMBO, "Unified.to": ProviderName.UNIFIED_TO}
 
@@ -113,9 +113,7 @@ async def test_a_repeat_of_a_failed_write_with_the_same_key_sends_it_again(
 ) -> None:
     # given a write refused for good (the key is wrong): FAILED
     good = services.context.connections["sandbox-kombo"]
-    swap_adapter(
-        services, good.model_copy(update={"api_key": "wrong"}), httpx.ASGITransport(app=create_sandbox_app(sandboxes))
-    )
+    refuse_kombo_key(services, sandboxes)
     order = await find_order(gql, "KOMBO")
     written = {**result_input(order["id"], "again"), "idempotencyKey": "failed-once"}
     first = await gql(WRITE, {"input": written})
