@@ -53,7 +53,6 @@ _RECORD_COLUMNS = (
 
 # Statements of the hot paths, built once and run with parameters (see `Transactions._built`).
 _INSERT_RESULT = prebuilt(insert(results))
-
 _BY_ID = prebuilt(select(*_RECORD_COLUMNS, HAS_NEWER.label("newer")).where(results.c.id == bindparam("b_result_id")))
 _BY_KEY = prebuilt(select(*_RECORD_COLUMNS, HAS_NEWER.label("newer")).where(
     results.c.order_id == bindparam("b_oid"), results.c.idempotency_key == bindparam("b_key")
@@ -321,8 +320,9 @@ class OutboxStore(LeaseStore):
         oid = ref.encode()
         # One lock order everywhere: the result row, the order row, then the lease row (SQLite has
         # one writer and no row locks: nothing to take first there). Not durable at COMMIT on a SQLite
-        # file: synced by the next durable commit or within `SYNC_WITHIN`, 200 ms (store/sqlite_writes.py); a power loss
-        # in that window leaves the lease flagged "request out", so the result comes back UNCONFIRMED.
+        # file: synced by the next durable commit or within `SYNC_WITHIN` (store/sqlite_writes.py); a
+        # power loss in that window leaves the lease flagged "request out", so the result comes back
+        # UNCONFIRMED.
         async with self._tx(durable=False) as conn:
             if conn.dialect.name == "postgresql":
                 await conn.execute(self._built(result_row_stmt), {"b_result_id": result_id})

@@ -67,8 +67,8 @@ log = logging.getLogger("gateway.store")
 # A commit nobody awaits `synced()` for is on disk at most this long after it: the window in which a power
 # loss can take it back (docs/operations.md, "What a crash can lose"). PostgreSQL's asynchronous commit
 # makes the same trade with its WAL writer every 200 ms (and can lose up to three times that). Each sync
-# of the window costs the loop too (a mutation measured 2.06x of the floor with 10 ms, 1.86-1.89x with
-# 200 ms, in alternating runs): syncing less often keeps what a busy store writes off the disk's way.
+# of the window costs the loop too (a mutation measured 2.06-2.35x of the floor with 10 ms, 1.86-2.17x
+# with 200 ms, side by side in alternating runs: docs/benchmarks.md, eighth round).
 SYNC_WITHIN = 0.2
 BUSY_SECONDS = 5.0  # how long a write waits for another process's write lock (SQLite's usual timeout)
 _BUSY_POLL = 0.005
@@ -136,7 +136,7 @@ class SqliteWriter:
         """The window's sync, on the sync thread: the loop goes on serving while the disk works
         (`fdatasync` holds no lock of the loop's and releases the GIL)."""
         self._timer = None
-        self._thread().submit(self._sync_to, self._commits, self._wal)
+        self._thread().submit(self._window_sync, self._commits, self._wal)
 
     def _thread(self) -> ThreadPoolExecutor:
         if self._sync_thread is None:
@@ -163,7 +163,7 @@ class SqliteWriter:
         if not done.cancelled():
             done.exception()  # (logged by `_synced_to`; raised to whoever waited)
 
-    def _sync_to(self, target: int, wal: str | None) -> None:
+    def _window_sync(self, target: int, wal: str | None) -> None:
         with contextlib.suppress(OSError):  # logged; the next durable commit or sync() tries again
             self._synced_to(target, wal)
 
